@@ -1,0 +1,49 @@
+# Two commands matter: `make run` (the main job on the embedded default) and `make test`.
+# Both bootstrap everything on a fresh Debian machine: Debian packages from bindep.txt, a .venv, the project.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stamp-installed
+PROFILES := compile test
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+EXAMPLE ?= examples/all-kinds.json
+PYTEST_ARGS ?=
+
+.PHONY: all install bindep run test test-quick bench clean
+
+all: install
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# bindep (OpenStack's own tool) reads bindep.txt and names the Debian packages that are missing.
+bindep: $(BIN)/python
+	@$(BIN)/pip install --quiet bindep
+	@missing="$$($(BIN)/bindep -b $(PROFILES) || true)"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): requirements.txt test-requirements.txt setup.cfg bindep.txt | $(BIN)/python
+	$(MAKE) bindep
+	$(BIN)/pip install --quiet -r requirements.txt -r test-requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/blockflow plan $(EXAMPLE)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python benchmarks/boot_bench.py --quick
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""blockflow: Nova's block-device preparation as persisted, parallel TaskFlow flows."""

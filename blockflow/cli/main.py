@@ -1,0 +1,58 @@
+"""The ``blockflow`` console script.
+
+Each command group lives in its own module exposing ``register(subparsers)``;
+handlers return an exit code and raise BlockflowError for a clean refusal.
+Exit codes: 0 success, 1 refused or failed, 2 usage error.
+"""
+
+import argparse
+import sys
+
+from blockflow import exceptions
+from blockflow.cli import output
+
+COMMAND_MODULES = (
+    'blockflow.cli.validate',
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        print(f'{self.prog}: error: {message}', file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser():
+    import importlib
+
+    parser = _Parser(prog='blockflow', description=__doc__.splitlines()[0])
+    parser.add_argument('--debug', action='store_true',
+                        help='log at DEBUG level (secrets stay masked)')
+    subparsers = parser.add_subparsers(dest='command', metavar='COMMAND',
+                                       parser_class=_Parser)
+    subparsers.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    fmt = getattr(args, 'format', 'table')
+    try:
+        return args.func(args) or 0
+    except exceptions.UsageError as exc:
+        output.print_error(exc, fmt)
+        return 2
+    except exceptions.BlockflowError as exc:
+        output.print_error(exc, fmt)
+        return 1
+    except KeyboardInterrupt:
+        print('interrupted', file=sys.stderr)
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""TaskFlow tasks, grouped by the system they touch (Cinder, libvirt, local disk, records)."""
