@@ -1,0 +1,5 @@
+"""Shared pytest configuration; area fixtures live in tests/fixtures/."""
+
+pytest_plugins = [
+    'tests.fixtures.cloud',
+]
