@@ -1,0 +1,1 @@
+"""Inspecting flows from their persisted state: graphs, tables, the web view."""
