@@ -64,3 +64,20 @@ def test_graph_of_successful_flow_and_bad_output_name(backend, tmp_path):
         graph.write(dot, tmp_path / 'f.gif')
     with pytest.raises(graph.FlowNotFound):
         graph.flow_dot(conn, 'ffffffff')
+
+
+def test_report_and_listing_of_a_failed_flow(backend):
+    from blockflow.inspect import report
+    flow_id = _run(backend, fail_on=f'{PREFIX}-vdb-wait-available')
+    with contextlib.closing(backend.get_connection()) as conn:
+        _book, flow_detail = graph.find_flow_detail(conn, flow_id)
+        flow_detail.meta['atom_prefix'] = PREFIX
+        conn.update_flow_details(flow_detail)
+        shown = report.flow_report(conn, flow_id)
+        rows = report.list_flows(conn)
+    assert set(shown['devices']) == {'vda', 'vdb'}
+    steps = {row['step']: row for row in shown['devices']['vdb']}
+    assert steps['wait-available']['failure'].endswith('vdb-wait-available failed: password=***')
+    assert 'hunter2' not in str(shown)
+    assert rows[0]['flow_id'] == flow_id and rows[0]['state'] == states.REVERTED
+    assert rows[0]['devices_total'] == 2 and rows[0]['devices_done'] == 0

@@ -1,0 +1,122 @@
+"""Tables of persisted flows: `blockflow list` and `blockflow show`.
+
+Everything here reads the persistence backend only, so it works for a flow
+that is running in another process, finished, failed or crashed.
+"""
+
+from taskflow import states
+
+from blockflow import secrets
+from blockflow.inspect import graph
+
+FINISHED_FLOW_STATES = frozenset({states.SUCCESS, states.FAILURE, states.REVERTED})
+_DONE_ATOM_STATES = frozenset({states.SUCCESS, states.IGNORE})
+_VOLUME_KEYS = ('volume_id',)
+
+
+def _atoms(flow_detail):
+    """Atom details of real atoms (TaskFlow stores injected values as atoms)."""
+    return [ad for ad in flow_detail if not ad.name.startswith('_TaskFlow_')]
+
+
+def _device_of(atom_name, prefix):
+    return graph.default_cluster_of(atom_name, prefix)
+
+
+def _step_of(atom_name, device):
+    marker = f'-{device}-'
+    return atom_name.split(marker, 1)[1] if marker in atom_name else atom_name
+
+
+def _volume_id(result):
+    if isinstance(result, dict):
+        for key in _VOLUME_KEYS:
+            if result.get(key):
+                return result[key]
+    return None
+
+
+def _duration(meta):
+    meta = meta or {}
+    if 'duration' in meta:
+        return round(float(meta['duration']), 3)
+    start = meta.get('RUNNING-timestamp')
+    end = meta.get('SUCCESS-timestamp') or meta.get('FAILURE-timestamp')
+    if start and end:
+        return round(end - start, 3)
+    return None
+
+
+def flow_prefix(flow_detail):
+    """The per-instance atom-name prefix blockflow stores in the flow meta."""
+    meta = flow_detail.meta or {}
+    return meta.get('atom_prefix') or meta.get('instance_uuid') or ''
+
+
+def device_progress(flow_detail):
+    """{device: (done, total)} counted over the device's atoms."""
+    prefix = flow_prefix(flow_detail)
+    progress = {}
+    for atom_detail in _atoms(flow_detail):
+        device = _device_of(atom_detail.name, prefix)
+        done, total = progress.get(device, (0, 0))
+        progress[device] = (done + (atom_detail.state in _DONE_ATOM_STATES),
+                            total + 1)
+    return progress
+
+
+def list_flows(connection):
+    """One row per flow, newest first."""
+    rows = []
+    for book in connection.get_logbooks():
+        for flow_detail in book:
+            meta = flow_detail.meta or {}
+            progress = device_progress(flow_detail)
+            devices = [d for d in progress if d not in meta.get('non_device_groups', ())]
+            devices_done = sum(1 for d in devices if progress[d][0] == progress[d][1])
+            rows.append({
+                'flow_id': flow_detail.uuid,
+                'name': flow_detail.name,
+                'instance_uuid': meta.get('instance_uuid'),
+                'state': flow_detail.state or states.PENDING,
+                'created_at': (book.created_at.isoformat(timespec='seconds')
+                               if book.created_at else None),
+                'devices_done': devices_done,
+                'devices_total': len(devices),
+                'finished': flow_detail.state in FINISHED_FLOW_STATES,
+            })
+    rows.sort(key=lambda row: row['created_at'] or '', reverse=True)
+    return rows
+
+
+def flow_report(connection, flow_id):
+    """Per device, each task: state, duration, attempts, volume id, failure."""
+    book, flow_detail = graph.find_flow_detail(connection, flow_id)
+    prefix = flow_prefix(flow_detail)
+    devices = {}
+    for atom_detail in _atoms(flow_detail):
+        device = _device_of(atom_detail.name, prefix)
+        failure = atom_detail.failure or atom_detail.revert_failure
+        result = atom_detail.results if atom_detail.state == states.SUCCESS else None
+        meta = atom_detail.meta or {}
+        devices.setdefault(device, []).append({
+            'atom': atom_detail.name,
+            'step': _step_of(atom_detail.name, device),
+            'state': atom_detail.state or states.PENDING,
+            'intention': atom_detail.intention,
+            'duration_s': _duration(meta),
+            'attempts': meta.get('attempts', 1 if atom_detail.state else 0),
+            'volume_id': _volume_id(result),
+            'failure': (secrets.mask_text(f'{failure.exception_str}')
+                        if failure is not None else None),
+            'cause': (secrets.mask_text(failure.pformat().splitlines()[0])
+                      if failure is not None else None),
+        })
+    return secrets.mask({
+        'flow_id': flow_detail.uuid,
+        'name': flow_detail.name,
+        'state': flow_detail.state or states.PENDING,
+        'instance_uuid': (flow_detail.meta or {}).get('instance_uuid'),
+        'logbook': book.uuid,
+        'devices': devices,
+    })
