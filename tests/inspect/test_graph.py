@@ -81,3 +81,26 @@ def test_report_and_listing_of_a_failed_flow(backend):
     assert 'hunter2' not in str(shown)
     assert rows[0]['flow_id'] == flow_id and rows[0]['state'] == states.REVERTED
     assert rows[0]['devices_total'] == 2 and rows[0]['devices_done'] == 0
+
+
+def test_web_view_serves_list_flow_page_json_and_svg(backend):
+    import requests
+
+    from blockflow.inspect import web
+    flow_id = _run(backend, fail_on=f'{PREFIX}-vda-wait-available')
+    server = web.InspectServer(backend).start()
+    try:
+        index = requests.get(server.url + '/', timeout=10)
+        page = requests.get(f'{server.url}/flows/{flow_id}', timeout=10)
+        api = requests.get(f'{server.url}/api/flows/{flow_id}', timeout=10).json()
+        svg = requests.get(f'{server.url}/flows/{flow_id}/graph.svg', timeout=10)
+        missing = requests.get(f'{server.url}/flows/ffffffff', timeout=10)
+    finally:
+        server.stop()
+    assert index.status_code == 200 and flow_id in index.text
+    assert page.status_code == 200 and '<svg' in page.text and 'id="tasks"' in page.text
+    assert api['flow']['state'] == states.REVERTED
+    assert svg.headers['Content-Type'].startswith('image/svg+xml')
+    assert missing.status_code == 404
+    for body in (index.text, page.text, str(api), svg.text):
+        assert 'hunter2' not in body
