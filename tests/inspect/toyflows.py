@@ -20,3 +20,26 @@ def make_flow(prefix, devices, steps):
             chain.add(Step(name=f'{prefix}-{device}-{step}'))
         root.add(chain)
     return root
+
+
+class GatedStep(task.Task):
+    """Waits until a gate file exists, so a test controls when it finishes."""
+
+    def execute(self, gate_dir):
+        import os
+        import time
+        gate = os.path.join(gate_dir, self.name)
+        deadline = time.monotonic() + 60
+        while not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.name
+
+
+def make_gated_flow(prefix, devices, steps):
+    root = unordered_flow.Flow(f'{prefix}-devices')
+    for device in devices:
+        chain = linear_flow.Flow(f'{prefix}-{device}')
+        for step in steps:
+            chain.add(GatedStep(name=f'{prefix}-{device}-{step}'))
+        root.add(chain)
+    return root
