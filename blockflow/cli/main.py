@@ -13,6 +13,7 @@ from blockflow.cli import output
 
 COMMAND_MODULES = (
     'blockflow.cli.validate',
+    'blockflow.cli.inspect',
 )
 
 
