@@ -320,5 +320,8 @@ def validate(body, version, enable_backup_source=False):
 
 
 def _short(value, limit=500):
-    text = str(value)
+    try:
+        text = str(value)
+    except RecursionError:
+        text = f'<{type(value).__name__} nested too deeply>'
     return text if len(text) <= limit else text[:limit] + '...'
