@@ -8,6 +8,7 @@ STAMP := $(VENV)/.stamp-installed
 PROFILES := compile test
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 EXAMPLE ?= examples/all-kinds.json
+CATALOG ?= examples/catalog.json
 PYTEST_ARGS ?=
 
 .PHONY: all install bindep run test test-quick bench clean
@@ -37,7 +38,7 @@ $(STAMP): requirements.txt test-requirements.txt setup.cfg bindep.txt | $(BIN)/p
 install: $(STAMP)
 
 run: install
-	$(BIN)/blockflow plan $(EXAMPLE)
+	$(BIN)/blockflow plan $(EXAMPLE) --catalog $(CATALOG)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
