@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 refused or failed, 2 usage error.
 """
 
 import argparse
+import os
 import sys
 
 from blockflow import exceptions
@@ -30,6 +31,9 @@ def build_parser():
     parser = _Parser(prog='blockflow', description=__doc__.splitlines()[0])
     parser.add_argument('--debug', action='store_true',
                         help='log at DEBUG level (secrets stay masked)')
+    parser.add_argument('--config-file', metavar='FILE', action='append', default=[],
+                        help='oslo.config file(s) with blockflow settings '
+                             '(oslo-config-generator --namespace blockflow)')
     subparsers = parser.add_subparsers(dest='command', metavar='COMMAND',
                                        parser_class=_Parser)
     subparsers.required = True
@@ -38,11 +42,25 @@ def build_parser():
     return parser
 
 
+def _load_config(files):
+    from oslo_config import cfg
+
+    from blockflow import conf
+    for path in files:
+        if not os.path.isfile(path):
+            raise exceptions.UsageError(f'--config-file: {path} does not exist')
+    try:
+        conf.CONF(args=[], project='blockflow', default_config_files=files)
+    except cfg.Error as exc:
+        raise exceptions.UsageError(f'--config-file: {exc}')
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     fmt = getattr(args, 'format', 'table')
     try:
+        _load_config(args.config_file)
         return args.func(args) or 0
     except exceptions.UsageError as exc:
         output.print_error(exc, fmt)

@@ -138,11 +138,13 @@ def check_request(args):
             reason=f'the request body must be a JSON object, '
                    f'not {_json_type(body)}')
     try:
+        from blockflow import conf
         from blockflow.validation import pipeline
 
         return pipeline.validate(
             body, microversion=args.microversion, catalog=catalog,
-            enable_backup_source=args.enable_backup_source)
+            enable_backup_source=(args.enable_backup_source or
+                                  conf.CONF.blockflow.enable_backup_source))
     except exceptions.BlockflowError:
         raise
     except RecursionError:
