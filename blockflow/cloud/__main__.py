@@ -1,0 +1,5 @@
+import sys
+
+from blockflow.cloud.server import main
+
+sys.exit(main())

@@ -1,0 +1,40 @@
+"""Legal volume and attachment state transitions, as data (Cinder's, simplified).
+
+Every change of a volume's status in the embedded cloud goes through
+``transition``; a request that would make an illegal one gets Cinder's 400.
+"""
+
+VOLUME_TRANSITIONS = {
+    'creating': {'available', 'downloading', 'error'},
+    'downloading': {'available', 'error'},
+    'available': {'reserved', 'attaching', 'deleting', 'extending', 'in-use',
+                  'backing-up'},
+    'reserved': {'attaching', 'available', 'in-use'},
+    'attaching': {'in-use', 'available', 'reserved'},
+    'in-use': {'detaching', 'available', 'in-use'},
+    'detaching': {'available', 'in-use'},
+    'extending': {'available', 'error_extending'},
+    'backing-up': {'available'},
+    'deleting': {'deleted', 'error_deleting'},
+    'error': {'deleting'},
+    'error_deleting': {'deleting'},
+    'error_extending': {'available', 'deleting'},
+}
+
+DELETABLE = ('available', 'error', 'error_restoring', 'error_extending',
+             'error_managing')
+ATTACHABLE = ('available', 'reserved', 'downloading')
+
+
+class IllegalTransition(ValueError):
+    def __init__(self, current, wanted):
+        super().__init__(f'{current} -> {wanted}')
+        self.current = current
+        self.wanted = wanted
+
+
+def check(current, wanted):
+    if wanted == current:
+        return
+    if wanted not in VOLUME_TRANSITIONS.get(current, ()):
+        raise IllegalTransition(current, wanted)

@@ -1,0 +1,58 @@
+"""The embedded cloud's state: JSON documents in sqlite, so a restart keeps them."""
+
+import json
+import os
+import sqlite3
+import threading
+
+
+class Store:
+    """kind → id → document, written through to sqlite under one lock."""
+
+    def __init__(self, state_dir):
+        os.makedirs(state_dir, mode=0o700, exist_ok=True)
+        self.state_dir = state_dir
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(os.path.join(state_dir, 'cloud.sqlite'),
+                                   check_same_thread=False, isolation_level=None)
+        self._db.execute('PRAGMA journal_mode=WAL')
+        self._db.execute('CREATE TABLE IF NOT EXISTS objects ('
+                         'kind TEXT, id TEXT, body TEXT, PRIMARY KEY (kind, id))')
+
+    @property
+    def lock(self):
+        return self._lock
+
+    def put(self, kind, doc):
+        with self._lock:
+            self._db.execute('INSERT OR REPLACE INTO objects VALUES (?, ?, ?)',
+                             (kind, doc['id'], json.dumps(doc)))
+        return doc
+
+    def get(self, kind, ident):
+        with self._lock:
+            row = self._db.execute('SELECT body FROM objects WHERE kind=? AND id=?',
+                                   (kind, ident)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def list(self, kind):
+        with self._lock:
+            rows = self._db.execute('SELECT body FROM objects WHERE kind=? ORDER BY rowid',
+                                    (kind,)).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def delete(self, kind, ident):
+        with self._lock:
+            self._db.execute('DELETE FROM objects WHERE kind=? AND id=?', (kind, ident))
+
+    def update(self, kind, ident, **changes):
+        with self._lock:
+            doc = self.get(kind, ident)
+            if doc is None:
+                return None
+            doc.update(changes)
+            return self.put(kind, doc)
+
+    def close(self):
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,342 @@
+"""Cinder's volume, snapshot and attachment semantics for the embedded cloud.
+
+Volumes are sparse files under the state dir. Creation is asynchronous like
+Cinder's: the volume is ``creating`` (``downloading`` while image bytes are
+copied) and becomes ``available`` after the latency model's delay.
+"""
+
+import base64
+import datetime
+import os
+import secrets as pysecrets
+import shutil
+import subprocess
+import threading
+import uuid
+
+from blockflow.cloud import statemachine
+
+GiB = 1024 ** 3
+SERVICE_UUID = 'b1f0c0de-0000-4000-8000-00000000cafe'
+BACKENDS = ('local', 'rbd', 'iscsi')
+
+
+class CinderError(Exception):
+    """An error Cinder answers with: status + fault name + message."""
+
+    FAULTS = {400: 'badRequest', 401: 'unauthorized', 403: 'forbidden',
+              404: 'itemNotFound', 409: 'conflictingRequest', 413: 'overLimit',
+              500: 'computeFault', 503: 'serviceUnavailable'}
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def body(self):
+        fault = {'code': self.status, 'message': self.message}
+        if self.status == 413:
+            fault['retryAfter'] = '0'
+        return {self.FAULTS.get(self.status, 'computeFault'): fault}
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%f')
+
+
+def not_found(kind, ident):
+    return CinderError(404, f'{kind} {ident} could not be found.')
+
+
+class Cinder:
+    def __init__(self, store, faults, glance):
+        self.store = store
+        self.faults = faults
+        self.glance = glance
+        self.volume_dir = os.path.join(store.state_dir, 'volumes')
+        os.makedirs(self.volume_dir, mode=0o700, exist_ok=True)
+        self._timers = []
+        self._seed()
+
+    # --- catalog data -------------------------------------------------------
+    def _seed(self):
+        if self.store.list('types'):
+            return
+        for name, backend in (('local', 'local'), ('rbd', 'rbd'), ('iscsi', 'iscsi'),
+                              ('multiattach', 'local')):
+            specs = {'blockflow:backend': backend}
+            if name == 'multiattach':
+                specs['multiattach'] = '<is> True'
+            self.store.put('types', {'id': str(uuid.uuid5(uuid.NAMESPACE_URL, name)),
+                                     'name': name, 'extra_specs': specs,
+                                     'is_public': True, 'description': None})
+        self.store.put('quotas', {'id': 'default', 'volumes': 1000,
+                                  'gigabytes': 100000, 'snapshots': 1000})
+
+    def volume_type(self, id_or_name):
+        for vtype in self.store.list('types'):
+            if id_or_name in (vtype['id'], vtype['name']):
+                return vtype
+        return None
+
+    # --- volumes ------------------------------------------------------------
+    def get_volume(self, project_id, volume_id):
+        volume = self.store.get('volumes', volume_id)
+        if volume is None or volume['project_id'] != project_id:
+            raise not_found('Volume', volume_id)
+        return volume
+
+    def list_volumes(self, project_id, filters):
+        result = []
+        for volume in self.store.list('volumes'):
+            if volume['project_id'] != project_id:
+                continue
+            if filters.get('name') and volume['name'] != filters['name']:
+                continue
+            if filters.get('status') and volume['status'] != filters['status']:
+                continue
+            ids = filters.get('id')
+            if ids and volume['id'] not in ids:
+                continue
+            wanted_meta = filters.get('metadata') or {}
+            if any(volume['metadata'].get(k) != v for k, v in wanted_meta.items()):
+                continue
+            result.append(volume)
+        return result
+
+    def _check_quota(self, project_id, size):
+        quota = self.store.get('quotas', project_id) or self.store.get('quotas', 'default')
+        volumes = self.list_volumes(project_id, {})
+        if len(volumes) + 1 > quota['volumes']:
+            raise CinderError(413, 'VolumeLimitExceeded: Maximum number of volumes '
+                              f"allowed ({quota['volumes']}) exceeded for quota 'volumes'.")
+        used = sum(v['size'] for v in volumes)
+        if used + size > quota['gigabytes']:
+            raise CinderError(413, 'VolumeSizeExceedsAvailableQuota: Requested volume or '
+                              f'snapshot exceeds allowed gigabytes quota. Requested {size}G, '
+                              f"quota is {quota['gigabytes']}G and {used}G has been consumed.")
+
+    def create_volume(self, project_id, spec):
+        if not isinstance(spec, dict):
+            raise CinderError(400, 'Missing required element volume in request body.')
+        size = spec.get('size')
+        source = [k for k in ('snapshot_id', 'imageRef', 'source_volid', 'backup_id')
+                  if spec.get(k)]
+        snapshot = image = source_volume = backup = None
+        if spec.get('snapshot_id'):
+            snapshot = self.store.get('snapshots', spec['snapshot_id'])
+            if snapshot is None:
+                raise not_found('Snapshot', spec['snapshot_id'])
+            size = size or snapshot['size']
+        if spec.get('source_volid'):
+            source_volume = self.get_volume(project_id, spec['source_volid'])
+            size = size or source_volume['size']
+        if spec.get('backup_id'):
+            backup = self.store.get('backups', spec['backup_id'])
+            if backup is None:
+                raise not_found('Backup', spec['backup_id'])
+            size = size or backup['size']
+        if spec.get('imageRef'):
+            image = self.glance.get(spec['imageRef'])
+            if image is None:
+                raise CinderError(400, 'Invalid image identifier or unable to access '
+                                  'requested image.')
+            if image['status'] != 'active':
+                raise CinderError(400, f"Invalid input received: Image {image['id']} "
+                                  'is not active.')
+        try:
+            size = int(size)
+            if isinstance(spec.get('size'), bool) or size <= 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise CinderError(400, "Invalid input received: 'size' parameter must be "
+                              'between 1 and 2147483647' if size is not None else
+                              "Invalid input received: 'size' parameter is required")
+        if image is not None:
+            image_gb = -(-int(image.get('size') or 0) // GiB)
+            if image_gb > size:
+                raise CinderError(400, f'Invalid input received: Size of specified image '
+                                  f'{image_gb}GB is larger than volume size {size}GB.')
+            if int(image.get('min_disk') or 0) > size:
+                raise CinderError(400, f'Invalid input received: Volume size {size}GB '
+                                  'cannot be smaller than the image minDisk size '
+                                  f"{image['min_disk']}GB.")
+        vtype = self.volume_type(spec.get('volume_type') or 'local')
+        if vtype is None:
+            raise CinderError(404, f"Volume type with name {spec['volume_type']} could "
+                              'not be found.')
+        metadata = spec.get('metadata') or {}
+        if not isinstance(metadata, dict):
+            raise CinderError(400, 'Invalid input received: metadata must be a dict')
+        with self.store.lock:
+            self._check_quota(project_id, size)
+            volume_id = str(uuid.uuid4())
+            volume = {
+                'id': volume_id, 'name': spec.get('name') or '',
+                'description': spec.get('description'), 'size': size,
+                'status': 'creating', 'attach_status': 'detached',
+                'availability_zone': spec.get('availability_zone') or 'nova',
+                'volume_type': vtype['name'], 'volume_type_id': vtype['id'],
+                'metadata': {str(k): str(v) for k, v in metadata.items()},
+                'bootable': 'false', 'multiattach': bool(
+                    spec.get('multiattach') or
+                    vtype['extra_specs'].get('multiattach') == '<is> True'),
+                'snapshot_id': spec.get('snapshot_id'), 'source_volid': spec.get('source_volid'),
+                'backup_id': spec.get('backup_id'), 'image_id': spec.get('imageRef'),
+                'project_id': project_id, 'user_id': 'blockflow', 'attachments': [],
+                'created_at': _now(), 'updated_at': None, 'encrypted': False,
+                'shared_targets': False, 'service_uuid': SERVICE_UUID,
+                'os-vol-host-attr:host': 'blockflow@embedded#pool', 'replication_status': None,
+                'consistencygroup_id': None, 'group_id': None, 'links': [],
+                'migration_status': None, 'volume_image_metadata': None,
+                'backend': vtype['extra_specs'].get('blockflow:backend', 'local'),
+            }
+            self.store.put('volumes', volume)
+        self._schedule_creation(volume_id, source and source[0], snapshot, image,
+                                source_volume, backup)
+        return volume
+
+    def _path(self, volume_id):
+        return os.path.join(self.volume_dir, f'volume-{volume_id}')
+
+    def _schedule_creation(self, volume_id, source_kind, snapshot, image, source_volume,
+                           backup):
+        volume = self.store.get('volumes', volume_id)
+        if volume['name'] in self.faults.volumes_stuck_creating:
+            return
+        delay = self.faults.creation_delay(volume['size'])
+
+        def finish():
+            try:
+                self._materialise(volume_id, snapshot, image, source_volume, backup)
+                failed = volume['name'] in self.faults.volumes_end_in_error
+                changes = {'status': 'error' if failed else 'available',
+                           'updated_at': _now()}
+                if image is not None and not failed:
+                    changes['bootable'] = 'true'
+                    changes['volume_image_metadata'] = {
+                        k: str(image.get(k)) for k in
+                        ('checksum', 'container_format', 'disk_format', 'min_disk',
+                         'min_ram', 'size')} | {'image_id': image['id'],
+                                                'image_name': image.get('name', '')}
+                with self.store.lock:
+                    current = self.store.get('volumes', volume_id)
+                    if current and current['status'] in ('creating', 'downloading'):
+                        self.store.update('volumes', volume_id, **changes)
+            except Exception:  # the volume ends in error, as Cinder's would
+                self.store.update('volumes', volume_id, status='error')
+
+        if image is not None:
+            self.store.update('volumes', volume_id, status='creating')
+        timer = threading.Timer(delay, finish)
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def _materialise(self, volume_id, snapshot, image, source_volume, backup):
+        path = self._path(volume_id)
+        size = self.store.get('volumes', volume_id)['size']
+        template = None
+        if snapshot is not None:
+            template = os.path.join(self.volume_dir, f"snapshot-{snapshot['id']}")
+        elif source_volume is not None:
+            template = self._path(source_volume['id'])
+        elif backup is not None:
+            template = os.path.join(self.volume_dir, f"backup-{backup['id']}")
+        if image is not None:
+            self.store.update('volumes', volume_id, status='downloading')
+            source = self.glance.file_path(image['id'])
+            subprocess.run(['qemu-img', 'convert', '-O', 'raw', source, path],
+                           check=True, capture_output=True)
+        elif template and os.path.exists(template):
+            shutil.copyfile(template, path)
+        with open(path, 'ab') as stream:
+            stream.truncate(size * GiB)
+
+    def delete_volume(self, project_id, volume_id):
+        volume = self.get_volume(project_id, volume_id)
+        if volume['status'] not in statemachine.DELETABLE or volume['attachments']:
+            raise CinderError(400, 'Invalid volume: Volume status must be available or '
+                              'error or error_restoring or error_extending or '
+                              'error_managing and must not be migrating, attached, '
+                              'belong to a group, have snapshots, awaiting a transfer, '
+                              'or be disassociated from snapshots after volume transfer.')
+        if any(s['volume_id'] == volume_id for s in self.store.list('snapshots')):
+            raise CinderError(400, 'Invalid volume: Volume status must be available or '
+                              'error or error_restoring or error_extending or '
+                              'error_managing and must not be migrating, attached, '
+                              'belong to a group, have snapshots, awaiting a transfer, '
+                              'or be disassociated from snapshots after volume transfer.')
+        self.store.update('volumes', volume_id, status='deleting')
+
+        def finish():
+            self.store.delete('volumes', volume_id)
+            try:
+                os.unlink(self._path(volume_id))
+            except FileNotFoundError:
+                pass
+        delay = self.faults.latency.get('delete_s', 0.0)
+        if delay:
+            timer = threading.Timer(delay, finish)
+            timer.daemon = True
+            timer.start()
+        else:
+            finish()
+
+    def set_status(self, volume_id, status, **extra):
+        with self.store.lock:
+            volume = self.store.get('volumes', volume_id)
+            try:
+                statemachine.check(volume['status'], status)
+            except statemachine.IllegalTransition as exc:
+                raise CinderError(400, f'Invalid volume: Volume {volume_id} status must be '
+                                  f'one that allows {exc.wanted}, but the current status '
+                                  f'is {exc.current}.')
+            return self.store.update('volumes', volume_id, status=status, **extra)
+
+    # --- snapshots and backups ----------------------------------------------
+    def create_snapshot(self, project_id, spec):
+        volume = self.get_volume(project_id, spec.get('volume_id'))
+        if volume['status'] not in ('available', 'in-use'):
+            raise CinderError(400, 'Invalid volume: Volume status must be available or '
+                              'in-use.')
+        snap = {'id': str(uuid.uuid4()), 'volume_id': volume['id'], 'size': volume['size'],
+                'status': 'available', 'name': spec.get('name'), 'metadata': {},
+                'description': spec.get('description'), 'created_at': _now(),
+                'project_id': project_id}
+        source = self._path(volume['id'])
+        if os.path.exists(source):
+            shutil.copyfile(source, os.path.join(self.volume_dir, f"snapshot-{snap['id']}"))
+        return self.store.put('snapshots', snap)
+
+    def create_backup(self, project_id, spec):
+        volume = self.get_volume(project_id, spec.get('volume_id'))
+        backup = {'id': str(uuid.uuid4()), 'volume_id': volume['id'], 'size': volume['size'],
+                  'status': 'available', 'name': spec.get('name'), 'created_at': _now(),
+                  'project_id': project_id, 'availability_zone': 'nova',
+                  'container': None, 'description': spec.get('description')}
+        source = self._path(volume['id'])
+        if os.path.exists(source):
+            shutil.copyfile(source, os.path.join(self.volume_dir, f"backup-{backup['id']}"))
+        return self.store.put('backups', backup)
+
+    # --- connections -----------------------------------------------------------
+    def connection_info(self, volume, connector):
+        data = {'volume_id': volume['id'], 'access_mode': 'rw', 'encrypted': False,
+                'discard': True, 'qos_specs': None}
+        backend = volume.get('backend', 'local')
+        if backend == 'rbd':
+            key = base64.b64encode(pysecrets.token_bytes(28)).decode()
+            data.update(name=f"volumes/volume-{volume['id']}", hosts=['127.0.0.1'],
+                        ports=['6789'], cluster_name='ceph', auth_enabled=True,
+                        auth_username='cinder', secret_type='ceph',
+                        secret_uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, 'ceph-secret')),
+                        keyring=f'[client.cinder]\n\tkey = {key}\n')
+        elif backend == 'iscsi':
+            data.update(target_portal='127.0.0.1:3260', target_lun=0,
+                        target_iqn=f"iqn.2010-10.org.openstack:volume-{volume['id']}",
+                        target_discovered=False, auth_method='CHAP',
+                        auth_username='blockflow', auth_password=pysecrets.token_hex(8))
+        else:
+            data['device_path'] = self._path(volume['id'])
+        return {'driver_volume_type': backend, 'data': data, 'connector': connector}
