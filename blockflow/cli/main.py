@@ -15,6 +15,7 @@ from blockflow.cli import output
 COMMAND_MODULES = (
     'blockflow.cli.validate',
     'blockflow.cli.inspect',
+    'blockflow.cli.boot',
 )
 
 

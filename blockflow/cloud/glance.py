@@ -5,7 +5,8 @@ import os
 import subprocess
 import uuid
 
-DEFAULT_IMAGE_ID = '6f1ec0b2-1c5e-4e57-8f5e-000000000001'
+# The seed document's image id, so its requests run unchanged.
+DEFAULT_IMAGE_ID = 'ac408821-c95a-448f-9292-73986c790911'
 DEFAULT_IMAGE_NAME = 'blockflow-tiny-qcow2'
 
 

@@ -25,6 +25,7 @@ class EmbeddedCloud:
         self.glance = glance.Glance(self.store)
         self.cinder = volumes.Cinder(self.store, self.faults, self.glance)
         self.attachments = attachments.Attachments(self.cinder)
+        self.cinder.seed_examples(cloud_app.PROJECT_ID)
         self.app = cloud_app.CloudApp(self)
         self._server = wsgi.Server((host, port), self.app, numthreads=32,
                                    server_name='blockflow-cloud')

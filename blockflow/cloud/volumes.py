@@ -9,7 +9,6 @@ import base64
 import datetime
 import os
 import secrets as pysecrets
-import shutil
 import subprocess
 import threading
 import uuid
@@ -19,6 +18,9 @@ from blockflow.cloud import statemachine
 GiB = 1024 ** 3
 SERVICE_UUID = 'b1f0c0de-0000-4000-8000-00000000cafe'
 BACKENDS = ('local', 'rbd', 'iscsi')
+SEED_VOLUMES = (('56494430-5460-4582-a3d0-e22cb4ef0cd2', 'existing-data', 'false'),
+                ('9a53945a-b745-493e-8710-0f2c92e1fb5f', 'snapshot-parent', 'true'))
+SEED_SNAPSHOT = '3c1d5f8e-7a2b-4c9d-9e0f-1a2b3c4d5e6f'
 
 
 class CinderError(Exception):
@@ -44,6 +46,12 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%f')
 
 
+def sparse_copy(source, dest):
+    """Copy a volume file keeping its holes (a 1 GiB empty volume stays small)."""
+    subprocess.run(['cp', '--sparse=always', source, dest], check=True,
+                   capture_output=True)
+
+
 def not_found(kind, ident):
     return CinderError(404, f'{kind} {ident} could not be found.')
 
@@ -63,7 +71,7 @@ class Cinder:
         if self.store.list('types'):
             return
         for name, backend in (('local', 'local'), ('rbd', 'rbd'), ('iscsi', 'iscsi'),
-                              ('multiattach', 'local')):
+                              ('multiattach', 'local'), ('SAS-public', 'local')):
             specs = {'blockflow:backend': backend}
             if name == 'multiattach':
                 specs['multiattach'] = '<is> True'
@@ -72,6 +80,26 @@ class Cinder:
                                      'is_public': True, 'description': None})
         self.store.put('quotas', {'id': 'default', 'volumes': 1000,
                                   'gigabytes': 100000, 'snapshots': 1000})
+
+    def seed_examples(self, project_id):
+        """The volumes and snapshot the shipped examples name (the seed's ids)."""
+        for volume_id, name, bootable in SEED_VOLUMES:
+            if self.store.get('volumes', volume_id):
+                continue
+            volume = self.create_volume(project_id, {'size': 1, 'name': name})
+            self.store.delete('volumes', volume['id'])
+            volume.update(id=volume_id, status='available', bootable=bootable)
+            self.store.put('volumes', volume)
+            with open(self._path(volume_id), 'ab') as stream:
+                stream.truncate(GiB)
+        if not self.store.get('snapshots', SEED_SNAPSHOT):
+            snap = self.create_snapshot(project_id, {'volume_id': SEED_VOLUMES[1][0],
+                                                     'name': 'data-snapshot'})
+            self.store.delete('snapshots', snap['id'])
+            snap['id'] = SEED_SNAPSHOT
+            self.store.put('snapshots', snap)
+            sparse_copy(self._path(SEED_VOLUMES[1][0]),
+                            os.path.join(self.volume_dir, f'snapshot-{SEED_SNAPSHOT}'))
 
     def volume_type(self, id_or_name):
         for vtype in self.store.list('types'):
@@ -249,7 +277,7 @@ class Cinder:
             subprocess.run(['qemu-img', 'convert', '-O', 'raw', source, path],
                            check=True, capture_output=True)
         elif template and os.path.exists(template):
-            shutil.copyfile(template, path)
+            sparse_copy(template, path)
         with open(path, 'ab') as stream:
             stream.truncate(size * GiB)
 
@@ -306,7 +334,7 @@ class Cinder:
                 'project_id': project_id}
         source = self._path(volume['id'])
         if os.path.exists(source):
-            shutil.copyfile(source, os.path.join(self.volume_dir, f"snapshot-{snap['id']}"))
+            sparse_copy(source, os.path.join(self.volume_dir, f"snapshot-{snap['id']}"))
         return self.store.put('snapshots', snap)
 
     def create_backup(self, project_id, spec):
@@ -317,7 +345,7 @@ class Cinder:
                   'container': None, 'description': spec.get('description')}
         source = self._path(volume['id'])
         if os.path.exists(source):
-            shutil.copyfile(source, os.path.join(self.volume_dir, f"backup-{backup['id']}"))
+            sparse_copy(source, os.path.join(self.volume_dir, f"backup-{backup['id']}"))
         return self.store.put('backups', backup)
 
     # --- connections -----------------------------------------------------------

@@ -1,0 +1,211 @@
+"""`blockflow boot | resume | devices`: prepare an instance's block devices."""
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import uuid
+
+from blockflow import clients as clients_module
+from blockflow import engine as engine_module
+from blockflow import exceptions
+from blockflow import localdisk
+from blockflow import persistence
+from blockflow import records
+from blockflow import secrets
+from blockflow.cli import output
+from blockflow.cli import validate as validate_cli
+from blockflow.inspect import graph
+from blockflow.inspect import report
+
+FACTORY = 'flows.instance.create_boot_flow'
+
+
+class _Progress:
+    """Plain progress lines fed by TaskFlow's atom notifications."""
+
+    def __init__(self, quiet):
+        self.quiet = quiet or not sys.stderr
+
+    def __call__(self, state, details):
+        if self.quiet or state not in ('RUNNING', 'SUCCESS', 'FAILURE', 'REVERTED'):
+            return
+        name = details.get('task_name') or details.get('retry_name') or '?'
+        print(f'  {state:9} {name}', file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _cloud(args):
+    """The configured cloud, or the embedded one started in-process."""
+    if args.os_cloud or os.environ.get('OS_AUTH_URL'):
+        yield clients_module.env_ref(), None
+        return
+    from blockflow.cloud.server import EmbeddedCloud
+    state_dir = args.cloud_state_dir or tempfile.mkdtemp(prefix='blockflow-cloud-')
+    cloud = EmbeddedCloud(state_dir, latency_profile=args.latency_profile)
+    cloud.start()
+    try:
+        yield clients_module.embedded_ref(cloud), cloud
+    finally:
+        cloud.stop()
+
+
+def _records_url(connection):
+    return persistence.resolve_url(connection)
+
+
+def _device_rows(instance_uuid, connection):
+    return records.Records(_records_url(connection)).for_instance(instance_uuid)
+
+
+def _print_devices(rows, fmt):
+    if fmt == 'json':
+        output.print_json({'devices': rows})
+        return
+    print(f'{"DEVICE":10} {"SOURCE→DEST":18} {"VOLUME":36}  {"CONNECTION":10} LOCAL FILE')
+    for row in rows:
+        conn_type = (row.get('connection_info') or {}).get('driver_volume_type') or '-'
+        print(f'{row["device_name"]:10} {row["source_type"] + "→" + row["destination_type"]:18} '
+              f'{row["volume_id"] or "-":36}  {conn_type:10} {row["local_path"] or "-"}')
+
+
+def _summarise_failure(backend, flow_id):
+    with contextlib.closing(backend.get_connection()) as conn:
+        shown = report.flow_report(conn, flow_id)
+    failed, undone = [], []
+    for device, rows in shown['devices'].items():
+        for row in rows:
+            if row['failure']:
+                failed.append(f'{device} {row["step"]}: {row["failure"]}')
+            if row['state'] == 'REVERTED' and not row['failure']:
+                undone.append(f'{device} {row["step"]}')
+    return failed, undone
+
+
+def boot_command(args):
+    body = validate_cli.load_request(args.request)
+    instance_uuid = args.instance_uuid or str(uuid.uuid4())
+    if not _is_uuid(instance_uuid):
+        raise exceptions.UsageError('--instance-uuid: not a UUID')
+    backend = persistence.get_backend(args.connection)
+    with _cloud(args) as (cloud_ref, cloud):
+        clients = clients_module.Clients(cloud_ref)
+        from blockflow.cloud_catalog import CloudCatalog
+        from blockflow.validation import pipeline
+        plan = pipeline.validate(body, args.microversion, CloudCatalog(clients),
+                                 args.enable_backup_source)
+        factory_kwargs = {
+            'instance_uuid': instance_uuid, 'devices': plan.devices,
+            'flavor': {k: plan.flavor.get(k) for k in ('memory_mb', 'vcpus')},
+            'cloud_ref': cloud_ref, 'libvirt_uri': args.libvirt_uri,
+            'attach_api': args.attach_api,
+            'instances_path': args.instances_path or localdisk.default_instances_path(),
+            'records_url': _records_url(args.connection), 'start': args.start}
+        meta = {'instance_uuid': instance_uuid, 'atom_prefix': instance_uuid,
+                'non_device_groups': ['domain']}
+        engine = engine_module.load_boot(
+            backend, FACTORY, factory_kwargs, meta, keep_on_failure=args.keep_on_failure,
+            notifier=None if args.format == 'json' else _Progress(args.quiet))
+        if args.format != 'json' and not args.quiet:
+            print(f'booting instance {instance_uuid}: {len(plan.devices)} devices '
+                  f'(flow {engine.storage.flow_uuid})', file=sys.stderr)
+        outcome = engine_module.run(engine)
+        rows = _device_rows(instance_uuid, args.connection)
+    result = {'instance_uuid': instance_uuid, 'flow_id': outcome.flow_id,
+              'state': outcome.state, 'devices': rows}
+    if not outcome.ok:
+        failed, undone = _summarise_failure(backend, outcome.flow_id)
+        result.update(failed=failed, undone=undone, error=outcome.failure)
+    backend.close()
+    if args.format == 'json':
+        output.print_json(result)
+    else:
+        if outcome.ok:
+            _print_devices(rows, 'table')
+        else:
+            print(f'boot failed ({outcome.state}): {outcome.failure}', file=sys.stderr)
+            for line in result['failed']:
+                print(f'  failed: {line}', file=sys.stderr)
+            action = 'kept for inspection' if args.keep_on_failure else 'undone'
+            for line in result['undone']:
+                print(f'  {action}: {line}', file=sys.stderr)
+        print(f'flow {outcome.flow_id}: {outcome.state}')
+    return 0 if outcome.ok else 1
+
+
+def _is_uuid(text):
+    try:
+        uuid.UUID(text)
+        return True
+    except ValueError:
+        return False
+
+
+def devices_command(args):
+    _print_devices(_device_rows(args.instance_uuid, args.connection), args.format)
+    return 0
+
+
+def resume_command(args):
+    backend = persistence.get_backend(args.connection)
+    if args.all:
+        targets = list(engine_module.unfinished(backend))
+    else:
+        if not args.flow_id:
+            raise exceptions.UsageError('resume: give FLOW_ID or --all')
+        with contextlib.closing(backend.get_connection()) as conn:
+            try:
+                targets = [graph.find_flow_detail(conn, args.flow_id)]
+            except graph.FlowNotFound as exc:
+                raise exceptions.UsageError(f'flow {exc}: no such flow')
+    worst = 0
+    for book, flow_detail in targets:
+        engine = engine_module.load_existing(backend, flow_detail, book,
+                                             notifier=_Progress(args.quiet))
+        outcome = engine_module.run(engine)
+        print(f'flow {outcome.flow_id}: {outcome.state}'
+              + (f' ({outcome.failure})' if outcome.failure else ''))
+        worst = max(worst, 0 if outcome.ok else 1)
+    if not targets:
+        print('nothing to resume')
+    backend.close()
+    return worst
+
+
+def register(subparsers):
+    boot = subparsers.add_parser('boot', help='prepare every block device of a request')
+    boot.add_argument('request', metavar='REQUEST.json')
+    boot.add_argument('--instance-uuid')
+    boot.add_argument('--microversion', default=None)
+    boot.add_argument('--enable-backup-source', action='store_true')
+    boot.add_argument('--os-cloud', help='use the cloud from OS_* variables')
+    boot.add_argument('--cloud-state-dir',
+                      help='state of the embedded cloud (default: a new temporary one)')
+    boot.add_argument('--latency-profile', default=None,
+                      help='embedded cloud latency profile: none, fast, bench or a JSON file')
+    boot.add_argument('--libvirt-uri', default='test:///default')
+    boot.add_argument('--attach-api', choices=('attachments', 'legacy'),
+                      default='attachments')
+    boot.add_argument('--instances-path')
+    boot.add_argument('--keep-on-failure', action='store_true',
+                      help='leave everything in place when a device fails')
+    boot.add_argument('--start', action='store_true', help='start the domain at the end')
+    boot.add_argument('--connection', metavar='URL', help='persistence backend URL')
+    boot.add_argument('--quiet', action='store_true')
+    boot.add_argument('-f', '--format', choices=('table', 'json'), default='table')
+    boot.set_defaults(func=boot_command)
+
+    devices = subparsers.add_parser('devices', help="an instance's recorded devices")
+    devices.add_argument('instance_uuid', metavar='INSTANCE')
+    devices.add_argument('--connection', metavar='URL')
+    devices.add_argument('-f', '--format', choices=('table', 'json'), default='table')
+    devices.set_defaults(func=devices_command)
+
+    resume = subparsers.add_parser('resume', help='resume unfinished boots')
+    resume.add_argument('flow_id', nargs='?', metavar='FLOW_ID')
+    resume.add_argument('--all', action='store_true')
+    resume.add_argument('--connection', metavar='URL')
+    resume.add_argument('--quiet', action='store_true')
+    resume.add_argument('-f', '--format', choices=('table', 'json'), default='table')
+    resume.set_defaults(func=resume_command)

@@ -1,0 +1,99 @@
+"""Sessions and clients for the cloud blockflow works against.
+
+The embedded cloud, or a real one from ``OS_*`` variables (keystoneauth1's own
+environment loading). Flow factories only ever receive a ``CloudRef`` — where
+the cloud is, never a password — so nothing secret reaches persisted state.
+"""
+
+import os
+
+from cinderclient import client as cinder_client
+from keystoneauth1 import loading
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
+
+from blockflow import exceptions
+
+CINDER_MAX_VERSION = '3.71'
+ATTACHMENTS_MIN_VERSION = (3, 44)
+
+
+def embedded_ref(cloud):
+    return {'type': 'embedded', 'auth_url': cloud.auth_url}
+
+
+def env_ref():
+    return {'type': 'env'}
+
+
+class Clients:
+    """Lazily built keystoneauth sessions and a cinderclient per microversion."""
+
+    def __init__(self, ref):
+        self.ref = ref
+        self._session = None
+        self._service_session = None
+        self._cinder = {}
+
+    def _make_session(self, service):
+        if self.ref.get('type') == 'embedded':
+            from blockflow.cloud import app
+            user = 'nova' if service else 'admin'
+            auth = v3.Password(auth_url=self.ref['auth_url'], username=user,
+                               password=app.USERS[user], project_name='blockflow',
+                               user_domain_name='Default', project_domain_name='Default')
+            return ks_session.Session(auth=auth)
+        if not os.environ.get('OS_AUTH_URL'):
+            raise exceptions.UsageError('no cloud configured: set OS_* variables '
+                                        '(OS_AUTH_URL, OS_USERNAME, ...)')
+        auth = loading.load_auth_from_env() if hasattr(loading, 'load_auth_from_env') \
+            else None
+        if auth is None:
+            auth = v3.Password(
+                auth_url=os.environ['OS_AUTH_URL'],
+                username=os.environ.get('OS_USERNAME'),
+                password=os.environ.get('OS_PASSWORD'),
+                project_name=os.environ.get('OS_PROJECT_NAME'),
+                user_domain_name=os.environ.get('OS_USER_DOMAIN_NAME', 'Default'),
+                project_domain_name=os.environ.get('OS_PROJECT_DOMAIN_NAME', 'Default'))
+        return ks_session.Session(auth=auth)
+
+    @property
+    def session(self):
+        if self._session is None:
+            self._session = self._make_session(service=False)
+        return self._session
+
+    @property
+    def service_session(self):
+        # Attachment deletes go as a service, as Nova's service token does.
+        if self._service_session is None:
+            self._service_session = self._make_session(service=True)
+        return self._service_session
+
+    def cinder(self, version=CINDER_MAX_VERSION, service=False):
+        key = (version, service)
+        if key not in self._cinder:
+            sess = self.service_session if service else self.session
+            self._cinder[key] = cinder_client.Client(version, session=sess)
+        return self._cinder[key]
+
+    def glance_get(self, path, stream=False):
+        return self.session.get(path, endpoint_filter={'service_type': 'image'},
+                                stream=stream)
+
+
+class GlanceImageSource:
+    """Downloads Glance images for image→local disks."""
+
+    def __init__(self, clients):
+        self.clients = clients
+
+    def get(self, image_id):
+        return self.clients.glance_get(f'/v2/images/{image_id}').json()
+
+    def download(self, image_id, dest_path):
+        response = self.clients.glance_get(f'/v2/images/{image_id}/file', stream=True)
+        with open(dest_path, 'wb') as stream:
+            for chunk in response.iter_content(1 << 20):
+                stream.write(chunk)

@@ -1,0 +1,1 @@
+"""The compute host side: disk XML from Cinder connection_info, libvirt domains."""

@@ -1,0 +1,82 @@
+"""The block_device_mapping records blockflow keeps for teardown (Nova's columns).
+
+Stored in the same database as the flow state; connection_info only in its
+stored form (secrets stripped), and masked whenever shown.
+"""
+
+import datetime
+import json
+import uuid
+
+import sqlalchemy as sa
+
+from blockflow import secrets
+
+METADATA = sa.MetaData()
+BDM_TABLE = sa.Table(
+    'blockflow_block_device_mapping', METADATA,
+    sa.Column('uuid', sa.String(36), primary_key=True),
+    sa.Column('instance_uuid', sa.String(36), index=True, nullable=False),
+    sa.Column('device_name', sa.String(255)),
+    sa.Column('source_type', sa.String(255)),
+    sa.Column('destination_type', sa.String(255)),
+    sa.Column('boot_index', sa.Integer),
+    sa.Column('volume_id', sa.String(36)),
+    sa.Column('snapshot_id', sa.String(36)),
+    sa.Column('image_id', sa.String(36)),
+    sa.Column('backup_id', sa.String(36)),
+    sa.Column('volume_size', sa.Integer),
+    sa.Column('volume_type', sa.String(255)),
+    sa.Column('attachment_id', sa.String(36)),
+    sa.Column('connection_info', sa.Text),
+    sa.Column('delete_on_termination', sa.Boolean),
+    sa.Column('device_type', sa.String(255)),
+    sa.Column('disk_bus', sa.String(255)),
+    sa.Column('guest_format', sa.String(255)),
+    sa.Column('tag', sa.String(255)),
+    sa.Column('local_path', sa.Text),
+    sa.Column('kind', sa.String(32)),
+    sa.Column('created_at', sa.DateTime),
+    sa.Column('deleted', sa.Boolean, default=False),
+)
+_COPIED = ('device_name', 'source_type', 'destination_type', 'boot_index', 'volume_size',
+           'snapshot_id', 'image_id', 'backup_id', 'volume_type', 'delete_on_termination',
+           'device_type', 'disk_bus', 'guest_format', 'tag', 'kind')
+
+
+class Records:
+    def __init__(self, url):
+        self.engine = sa.create_engine(url)
+        METADATA.create_all(self.engine)
+
+    def upsert(self, instance_uuid, device, volume_id=None, attachment_id=None,
+               connection_info=None, local_path=None):
+        row = {k: device.get(k) for k in _COPIED}
+        row.update(instance_uuid=instance_uuid, volume_id=volume_id,
+                   attachment_id=attachment_id, local_path=local_path, deleted=False,
+                   connection_info=json.dumps(secrets.for_storage(connection_info))
+                   if connection_info else None,
+                   created_at=datetime.datetime.now(datetime.timezone.utc))
+        key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{instance_uuid}/{device['device_name']}"))
+        with self.engine.begin() as conn:
+            conn.execute(BDM_TABLE.delete().where(BDM_TABLE.c.uuid == key))
+            conn.execute(BDM_TABLE.insert().values(uuid=key, **row))
+        return key
+
+    def mark_deleted(self, key):
+        with self.engine.begin() as conn:
+            conn.execute(BDM_TABLE.update().where(BDM_TABLE.c.uuid == key)
+                         .values(deleted=True))
+
+    def for_instance(self, instance_uuid, include_deleted=False):
+        query = BDM_TABLE.select().where(BDM_TABLE.c.instance_uuid == instance_uuid)
+        if not include_deleted:
+            query = query.where(BDM_TABLE.c.deleted == sa.false())
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query.order_by(
+                BDM_TABLE.c.device_name))]
+        for row in rows:
+            row['connection_info'] = json.loads(row['connection_info']) \
+                if row['connection_info'] else None
+            row['created_at'] = row['created_at'].isoformat() if row['created_at'] else None
+        return secrets.mask(rows)

@@ -1,0 +1,37 @@
+"""The boot flow of one instance: define the domain, every device in parallel, start.
+
+``create_boot_flow`` is the reimportable factory TaskFlow stores in the flow
+detail; its arguments are plain JSON (the validated devices, where the cloud
+is — never a password), so any process can rebuild the flow to resume it.
+"""
+
+from taskflow.patterns import linear_flow
+from taskflow.patterns import unordered_flow
+
+from blockflow import clients as clients_module
+from blockflow.hypervisor import domain
+from flows import device as device_flows
+from tasks import hypervisor as hv_tasks
+
+DOMAIN_GROUP = 'domain'
+
+
+def create_boot_flow(instance_uuid, devices, flavor, cloud_ref, libvirt_uri, attach_api,
+                     instances_path, records_url, start=False):
+    clients = clients_module.Clients(cloud_ref)
+    hypervisor = domain.Hypervisor(libvirt_uri)
+    builder = device_flows.DeviceFlowBuilder(
+        instance_uuid, clients, hypervisor, attach_api, instances_path, records_url,
+        image_source=clients_module.GlanceImageSource(clients))
+    root = linear_flow.Flow(f'boot-{instance_uuid}')
+    root.add(hv_tasks.EnsureDomain(
+        hypervisor, name=f'{instance_uuid}-{DOMAIN_GROUP}-define',
+        inject={'instance_uuid': instance_uuid, 'flavor': flavor or {}}))
+    parallel = unordered_flow.Flow(f'{instance_uuid}-devices')
+    for device in devices:
+        parallel.add(builder.build(device))
+    root.add(parallel)
+    root.add(hv_tasks.StartDomain(
+        hypervisor, name=f'{instance_uuid}-{DOMAIN_GROUP}-start',
+        inject={'instance_uuid': instance_uuid, 'start': bool(start)}))
+    return root
