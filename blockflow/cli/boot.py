@@ -1,26 +1,21 @@
 """`blockflow boot | resume | devices`: prepare an instance's block devices."""
 
 import contextlib
-import json
 import os
 import sys
 import tempfile
 import uuid
 
+from blockflow import boot as boot_module
 from blockflow import clients as clients_module
 from blockflow import engine as engine_module
 from blockflow import exceptions
-from blockflow import localdisk
 from blockflow import persistence
 from blockflow import records
-from blockflow import secrets
 from blockflow.cli import output
 from blockflow.cli import validate as validate_cli
 from blockflow.inspect import graph
 from blockflow.inspect import report
-
-FACTORY = 'flows.instance.create_boot_flow'
-
 
 class _Progress:
     """Plain progress lines fed by TaskFlow's atom notifications."""
@@ -88,36 +83,26 @@ def boot_command(args):
     instance_uuid = args.instance_uuid or str(uuid.uuid4())
     if not _is_uuid(instance_uuid):
         raise exceptions.UsageError('--instance-uuid: not a UUID')
-    backend = persistence.get_backend(args.connection)
     with _cloud(args) as (cloud_ref, cloud):
-        clients = clients_module.Clients(cloud_ref)
-        from blockflow.cloud_catalog import CloudCatalog
-        from blockflow.validation import pipeline
-        plan = pipeline.validate(body, args.microversion, CloudCatalog(clients),
-                                 args.enable_backup_source)
-        factory_kwargs = {
-            'instance_uuid': instance_uuid, 'devices': plan.devices,
-            'flavor': {k: plan.flavor.get(k) for k in ('memory_mb', 'vcpus')},
-            'cloud_ref': cloud_ref, 'libvirt_uri': args.libvirt_uri,
-            'attach_api': args.attach_api,
-            'instances_path': args.instances_path or localdisk.default_instances_path(),
-            'records_url': _records_url(args.connection), 'start': args.start}
-        meta = {'instance_uuid': instance_uuid, 'atom_prefix': instance_uuid,
-                'non_device_groups': ['domain']}
-        engine = engine_module.load_boot(
-            backend, FACTORY, factory_kwargs, meta, keep_on_failure=args.keep_on_failure,
-            notifier=None if args.format == 'json' else _Progress(args.quiet))
+        options = boot_module.BootOptions(
+            instance_uuid=instance_uuid, cloud_ref=cloud_ref, connection=args.connection,
+            libvirt_uri=args.libvirt_uri, attach_api=args.attach_api,
+            instances_path=args.instances_path, keep_on_failure=args.keep_on_failure,
+            start=args.start, microversion=args.microversion,
+            enable_backup_source=args.enable_backup_source)
         if args.format != 'json' and not args.quiet:
-            print(f'booting instance {instance_uuid}: {len(plan.devices)} devices '
-                  f'(flow {engine.storage.flow_uuid})', file=sys.stderr)
-        outcome = engine_module.run(engine)
-        rows = _device_rows(instance_uuid, args.connection)
+            print(f'booting instance {instance_uuid}', file=sys.stderr)
+        _plan, outcome, rows = boot_module.boot(
+            body, options, notifier=None if args.format == 'json' else _Progress(args.quiet))
     result = {'instance_uuid': instance_uuid, 'flow_id': outcome.flow_id,
               'state': outcome.state, 'devices': rows}
     if not outcome.ok:
-        failed, undone = _summarise_failure(backend, outcome.flow_id)
+        backend = persistence.get_backend(args.connection)
+        try:
+            failed, undone = _summarise_failure(backend, outcome.flow_id)
+        finally:
+            backend.close()
         result.update(failed=failed, undone=undone, error=outcome.failure)
-    backend.close()
     if args.format == 'json':
         output.print_json(result)
     else:

@@ -43,6 +43,24 @@ def build_parser():
     return parser
 
 
+def _setup_logging(debug):
+    import logging
+
+    from blockflow import secrets
+
+    class _MaskingFormatter(logging.Formatter):
+        def format(self, record):
+            return secrets.mask_text(super().format(record))
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_MaskingFormatter('%(levelname)s %(name)s: %(message)s'))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    # os-brick reports every initiator it cannot find; none of it is actionable here.
+    logging.getLogger('os_brick').setLevel(logging.DEBUG if debug else logging.ERROR)
+
+
 def _load_config(files):
     from oslo_config import cfg
 
@@ -61,6 +79,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     fmt = getattr(args, 'format', 'table')
     try:
+        _setup_logging(args.debug)
         _load_config(args.config_file)
         return args.func(args) or 0
     except exceptions.UsageError as exc:

@@ -1,0 +1,63 @@
+"""Boot as a library call: validate against the cloud, build the flow, run it."""
+
+import dataclasses
+
+from blockflow import clients as clients_module
+from blockflow import engine as engine_module
+from blockflow import localdisk
+from blockflow import persistence
+from blockflow import records
+
+FACTORY = 'flows.instance.create_boot_flow'
+
+
+@dataclasses.dataclass
+class BootOptions:
+    instance_uuid: str
+    cloud_ref: dict
+    connection: str | None = None
+    libvirt_uri: str = 'test:///default'
+    attach_api: str = 'attachments'
+    instances_path: str | None = None
+    keep_on_failure: bool = False
+    start: bool = False
+    microversion: str | None = None
+    enable_backup_source: bool = False
+
+
+def plan_for(body, options):
+    from blockflow.cloud_catalog import CloudCatalog
+    from blockflow.validation import pipeline
+    clients = clients_module.Clients(options.cloud_ref)
+    return pipeline.validate(body, options.microversion, CloudCatalog(clients),
+                             options.enable_backup_source)
+
+
+def load(body, options, backend, notifier=None):
+    plan = plan_for(body, options)
+    factory_kwargs = {
+        'instance_uuid': options.instance_uuid, 'devices': plan.devices,
+        'flavor': {k: plan.flavor.get(k) for k in ('memory_mb', 'vcpus')},
+        'cloud_ref': options.cloud_ref, 'libvirt_uri': options.libvirt_uri,
+        'attach_api': options.attach_api,
+        'instances_path': options.instances_path or localdisk.default_instances_path(),
+        'records_url': persistence.resolve_url(options.connection),
+        'start': options.start}
+    meta = {'instance_uuid': options.instance_uuid, 'atom_prefix': options.instance_uuid,
+            'non_device_groups': ['domain']}
+    return plan, engine_module.load_boot(backend, FACTORY, factory_kwargs, meta,
+                                         keep_on_failure=options.keep_on_failure,
+                                         notifier=notifier)
+
+
+def boot(body, options, notifier=None):
+    """Run a whole boot; returns (plan, outcome, device records)."""
+    backend = persistence.get_backend(options.connection)
+    try:
+        plan, engine = load(body, options, backend, notifier)
+        outcome = engine_module.run(engine)
+    finally:
+        backend.close()
+    rows = records.Records(persistence.resolve_url(options.connection)).for_instance(
+        options.instance_uuid)
+    return plan, outcome, rows
