@@ -39,6 +39,7 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/blockflow plan $(EXAMPLE) --catalog $(CATALOG)
+	$(BIN)/blockflow boot $(EXAMPLE)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -33,6 +33,9 @@ class _Progress:
 @contextlib.contextmanager
 def _cloud(args):
     """The configured cloud, or the embedded one started in-process."""
+    if args.cloud_url:
+        yield {'type': 'embedded', 'auth_url': args.cloud_url.rstrip('/') + '/identity/v3'}, None
+        return
     if args.os_cloud or os.environ.get('OS_AUTH_URL'):
         yield clients_module.env_ref(), None
         return
@@ -165,6 +168,8 @@ def register(subparsers):
     boot.add_argument('--microversion', default=None)
     boot.add_argument('--enable-backup-source', action='store_true')
     boot.add_argument('--os-cloud', help='use the cloud from OS_* variables')
+    boot.add_argument('--cloud-url', help='an embedded cloud already serving '
+                      '(blockflow cloud serve), e.g. http://127.0.0.1:8776')
     boot.add_argument('--cloud-state-dir',
                       help='state of the embedded cloud (default: a new temporary one)')
     boot.add_argument('--latency-profile', default=None,

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     'blockflow.cli.validate',
     'blockflow.cli.inspect',
     'blockflow.cli.boot',
+    'blockflow.cli.cloud',
 )
 
 

@@ -15,6 +15,8 @@ from blockflow import exceptions
 from blockflow import secrets
 
 DEFAULT_URI = 'test:///default'
+# libvirt prints every error to stderr by default; blockflow reports them itself.
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
 _CONNECTIONS = {}
 _CONNECTIONS_LOCK = threading.Lock()
 _DOMAIN_LOCKS = collections.defaultdict(threading.Lock)
