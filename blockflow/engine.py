@@ -8,6 +8,7 @@ TaskFlow facts advise), runs them, and turns the outcome into a summary.
 import contextlib
 import importlib
 import logging
+import os
 import threading
 import uuid
 
@@ -17,6 +18,7 @@ from taskflow import exceptions as tf_exc
 from taskflow import states
 from taskflow.persistence import models
 
+from blockflow import crashpoints
 from blockflow import persistence
 from blockflow import secrets
 
@@ -65,9 +67,15 @@ def load_boot(backend, factory, factory_kwargs, meta, keep_on_failure=False,
                                  backend=backend)
     engine = engines.load(flow, flow_detail=flow_detail, book=book, backend=backend,
                           engine='parallel', **_engine_options(keep_on_failure))
+    _register(engine, notifier)
+    return engine
+
+
+def _register(engine, notifier):
     if notifier:
         engine.atom_notifier.register('*', notifier)
-    return engine
+    if os.environ.get(crashpoints.ENV):
+        engine.atom_notifier.register('*', crashpoints.crash_after_saved)
 
 
 def reflection_import(dotted):
@@ -78,8 +86,7 @@ def reflection_import(dotted):
 def load_existing(backend, flow_detail, book, keep_on_failure=False, notifier=None):
     engine = engines.load_from_detail(flow_detail, book=book, backend=backend,
                                       engine='parallel', **_engine_options(keep_on_failure))
-    if notifier:
-        engine.atom_notifier.register('*', notifier)
+    _register(engine, notifier)
     return engine
 
 

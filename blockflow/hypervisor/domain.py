@@ -105,6 +105,9 @@ class Hypervisor:
         """Add a disk; idempotent on the target dev. Returns the target dev."""
         new = ET.fromstring(disk_xml)
         dev = new.find('target').get('dev')
+        if self.uri.startswith('test:') and self._lookup(instance_uuid) is None:
+            # test:/// state dies with its process; a resumed boot redefines it.
+            self.ensure_domain(instance_uuid)
         with _DOMAIN_LOCKS[instance_uuid]:
             dom = self._lookup(instance_uuid)
             if dom is None:

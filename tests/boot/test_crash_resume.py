@@ -1,0 +1,108 @@
+"""Kill a boot at named points (os._exit, as kill -9), resume it in a new process:
+the boot completes with exactly one volume per device and nothing stuck or leaked.
+The cloud runs in its own process so it outlives the crash."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import uuid
+
+import pytest
+from cinderclient import client as cinder_client
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
+
+from blockflow import crashpoints
+from blockflow.cloud import app as cloud_app
+
+EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / 'examples' / 'all-kinds.json'
+VOLUME_DEVICES = {'vda', 'vdd', 'vde', 'vdf'}
+CREATED_DEVICES = {'vda', 'vde', 'vdf'}
+
+
+def _blockflow(args, env):
+    return subprocess.run([sys.executable, '-m', 'blockflow.cli.main', *args],
+                          capture_output=True, text=True, env=env, timeout=180)
+
+
+def _cinder(cloud):
+    auth = v3.Password(auth_url=cloud.auth_url, username='admin',
+                       password=cloud_app.USERS['admin'], project_name='blockflow',
+                       user_domain_name='Default', project_domain_name='Default')
+    return cinder_client.Client('3.44', session=ks_session.Session(auth=auth))
+
+
+def _boot_args(cloud, tmp_path, instance_uuid):
+    return ['boot', str(EXAMPLE), '--cloud-url', cloud.url, '--instance-uuid', instance_uuid,
+            '--connection', f'sqlite:///{tmp_path}/flows.sqlite', '--quiet',
+            '--instances-path', str(tmp_path / 'instances')]
+
+
+def _env(tmp_path, crash=None):
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / 'state'))
+    env.pop(crashpoints.ENV, None)
+    if crash:
+        env[crashpoints.ENV] = crash
+    return env
+
+
+def _state(cloud, instance_uuid):
+    cinder = _cinder(cloud)
+    volumes = [v for v in cinder.volumes.list()
+               if (v.metadata or {}).get('blockflow_instance') == instance_uuid]
+    attachments = [a for a in cinder.attachments.list() if a.instance == instance_uuid]
+    stuck = [v.id for v in cinder.volumes.list()
+             if v.status in ('reserved', 'attaching', 'detaching', 'creating')]
+    return volumes, attachments, stuck
+
+
+CRASHES = [
+    'inside:vdf-create-volume', 'before:vdf-create-volume', 'after:vdf-create-volume',
+    'inside:vde-wait-available', 'inside:vdd-reserve', 'after:vdd-reserve',
+    'inside:vdf-initialize-connection', 'inside:vdf-hypervisor-attach',
+    'inside:vdf-os-attach', 'inside:vdb-create-local-disk', 'inside:vdc-record-device',
+]
+
+
+@pytest.mark.parametrize('crash', CRASHES)
+def test_crash_then_resume_completes_exactly_once(embedded_cloud_process, tmp_path, crash):
+    instance_uuid = str(uuid.uuid4())
+    first = _blockflow(_boot_args(embedded_cloud_process, tmp_path, instance_uuid),
+                       _env(tmp_path, crash))
+    assert first.returncode == crashpoints.CRASH_EXIT_CODE, first.stderr[-2000:]
+    resumed = _blockflow(['resume', '--all', '--connection',
+                          f'sqlite:///{tmp_path}/flows.sqlite', '--quiet'], _env(tmp_path))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr[-2000:]
+    assert 'SUCCESS' in resumed.stdout
+    volumes, attachments, stuck = _state(embedded_cloud_process, instance_uuid)
+    devices = sorted(v.metadata['blockflow_device'] for v in volumes)
+    assert devices == sorted(CREATED_DEVICES)          # exactly one each, no duplicate
+    assert all(v.status == 'in-use' for v in volumes)
+    assert len(attachments) == len(VOLUME_DEVICES)
+    assert stuck == []
+    files = sorted(p.name for p in (tmp_path / 'instances' / instance_uuid).iterdir())
+    assert files == ['disk.eph0', 'disk.swap']         # no half-made .part file
+    listing = _blockflow(['list', '-f', 'json', '--connection',
+                          f'sqlite:///{tmp_path}/flows.sqlite'], _env(tmp_path))
+    flows = json.loads(listing.stdout)['flows']
+    assert flows[0]['state'] == 'SUCCESS' and flows[0]['devices_done'] == 6
+
+
+def test_crash_during_revert_then_resume_finishes_the_revert(embedded_cloud_process,
+                                                              tmp_path):
+    import requests
+    instance_uuid = str(uuid.uuid4())
+    requests.post(embedded_cloud_process.url + '/admin/faults', timeout=10, json={
+        'volumes_end_in_error': [f'blockflow-{instance_uuid}-vdf']})
+    first = _blockflow(_boot_args(embedded_cloud_process, tmp_path, instance_uuid),
+                       _env(tmp_path, 'revert:vde-create-volume'))
+    assert first.returncode == crashpoints.CRASH_EXIT_CODE, first.stderr[-2000:]
+    resumed = _blockflow(['resume', '--all', '--connection',
+                          f'sqlite:///{tmp_path}/flows.sqlite', '--quiet'], _env(tmp_path))
+    assert 'REVERTED' in resumed.stdout, resumed.stdout + resumed.stderr[-2000:]
+    volumes, attachments, stuck = _state(embedded_cloud_process, instance_uuid)
+    assert volumes == [] and attachments == [] and stuck == []
+    user = _cinder(embedded_cloud_process).volumes.get('56494430-5460-4582-a3d0-e22cb4ef0cd2')
+    assert user.status == 'available'
