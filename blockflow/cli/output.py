@@ -3,18 +3,19 @@
 import json
 import sys
 
-from oslo_utils import strutils
+from blockflow import secrets
 
 
 def print_json(data, stream=None):
+    # Mask the structure, not the text: oslo's text masking can eat JSON.
     stream = stream or sys.stdout
-    text = json.dumps(data, indent=2, sort_keys=True, default=str)
-    stream.write(strutils.mask_password(text) + '\n')
+    text = json.dumps(secrets.mask(data), indent=2, sort_keys=True, default=str)
+    stream.write(text + '\n')
 
 
 def print_error(exc, fmt='table'):
     if fmt == 'json':
         print_json(exc.to_dict())
     else:
-        message = strutils.mask_password(exc.message)
+        message = secrets.mask_text(exc.message)
         print(f'{exc.error_class}: {message}', file=sys.stderr)
