@@ -135,6 +135,20 @@ def devices_command(args):
     return 0
 
 
+def delete_command(args):
+    from blockflow import teardown
+    with _cloud(args) as (cloud_ref, _cloud_obj):
+        done = teardown.teardown(args.instance_uuid, cloud_ref,
+                                 _records_url(args.connection), args.libvirt_uri)
+    if args.format == 'json':
+        output.print_json({'instance_uuid': args.instance_uuid, 'done': done})
+    else:
+        for line in done:
+            print(f'  {line}')
+        print(f'instance {args.instance_uuid}: devices removed')
+    return 0
+
+
 def resume_command(args):
     backend = persistence.get_backend(args.connection)
     if args.all:
@@ -191,6 +205,17 @@ def register(subparsers):
     devices.add_argument('--connection', metavar='URL')
     devices.add_argument('-f', '--format', choices=('table', 'json'), default='table')
     devices.set_defaults(func=devices_command)
+
+    delete = subparsers.add_parser('delete', help="tear an instance's devices down")
+    delete.add_argument('instance_uuid', metavar='INSTANCE')
+    delete.add_argument('--connection', metavar='URL')
+    delete.add_argument('--cloud-url')
+    delete.add_argument('--os-cloud')
+    delete.add_argument('--cloud-state-dir')
+    delete.add_argument('--latency-profile', default=None)
+    delete.add_argument('--libvirt-uri', default='test:///default')
+    delete.add_argument('-f', '--format', choices=('table', 'json'), default='table')
+    delete.set_defaults(func=delete_command)
 
     resume = subparsers.add_parser('resume', help='resume unfinished boots')
     resume.add_argument('flow_id', nargs='?', metavar='FLOW_ID')

@@ -147,3 +147,25 @@ def _assert_nothing_left(cloud, options, tmp_path):
     instance_dir = tmp_path / 'instances' / options.instance_uuid
     assert not instance_dir.exists() or not any(
         p for p in instance_dir.iterdir() if not p.name.startswith('.'))
+
+
+@pytest.mark.parametrize('attach_api', ['attachments', 'legacy'])
+def test_delete_tears_down_exactly_what_it_should(embedded_cloud, tmp_path, attach_api):
+    from blockflow import teardown
+    options = _options(embedded_cloud, tmp_path, attach_api)
+    _plan, outcome, rows = boot_module.boot(copy.deepcopy(ALL_KINDS), options)
+    assert outcome.ok, outcome.failure
+    kept = [r['volume_id'] for r in rows if r['volume_id'] and not r['delete_on_termination']]
+    teardown.teardown(options.instance_uuid, options.cloud_ref, options.connection)
+    import time
+    deadline = time.monotonic() + 10
+    while _blockflow_volumes(embedded_cloud, options.instance_uuid) and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _blockflow_volumes(embedded_cloud, options.instance_uuid) == []
+    assert _attachments(embedded_cloud, options.instance_uuid) == []
+    assert kept == [USER_VOLUME]
+    user = embedded_cloud.store.get('volumes', USER_VOLUME)
+    assert user['status'] == 'available'          # the user's volume is kept
+    assert not any(os.path.exists(r['local_path']) for r in rows if r['local_path'])
+    assert domain.Hypervisor().disks(options.instance_uuid) == []
