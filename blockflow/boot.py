@@ -35,6 +35,8 @@ def plan_for(body, options):
 
 def load(body, options, backend, notifier=None):
     plan = plan_for(body, options)
+    if hasattr(notifier, 'set_plan'):
+        notifier.set_plan(plan)
     factory_kwargs = {
         'instance_uuid': options.instance_uuid, 'devices': plan.devices,
         'flavor': {k: plan.flavor.get(k) for k in ('memory_mb', 'vcpus')},

@@ -13,22 +13,10 @@ from blockflow import exceptions
 from blockflow import persistence
 from blockflow import records
 from blockflow.cli import output
+from blockflow.cli.progress import BootProgress
 from blockflow.cli import validate as validate_cli
 from blockflow.inspect import graph
 from blockflow.inspect import report
-
-class _Progress:
-    """Plain progress lines fed by TaskFlow's atom notifications."""
-
-    def __init__(self, quiet):
-        self.quiet = quiet or not sys.stderr
-
-    def __call__(self, state, details):
-        if self.quiet or state not in ('RUNNING', 'SUCCESS', 'FAILURE', 'REVERTED'):
-            return
-        name = details.get('task_name') or details.get('retry_name') or '?'
-        print(f'  {state:9} {name}', file=sys.stderr, flush=True)
-
 
 @contextlib.contextmanager
 def _cloud(args):
@@ -95,8 +83,11 @@ def boot_command(args):
             enable_backup_source=args.enable_backup_source)
         if args.format != 'json' and not args.quiet:
             print(f'booting instance {instance_uuid}', file=sys.stderr)
-        _plan, outcome, rows = boot_module.boot(
-            body, options, notifier=None if args.format == 'json' else _Progress(args.quiet))
+        progress = BootProgress(instance_uuid, quiet=args.quiet or args.format == 'json')
+        try:
+            _plan, outcome, rows = boot_module.boot(body, options, notifier=progress)
+        finally:
+            progress.close()
     result = {'instance_uuid': instance_uuid, 'flow_id': outcome.flow_id,
               'state': outcome.state, 'devices': rows}
     if not outcome.ok:
@@ -163,8 +154,9 @@ def resume_command(args):
                 raise exceptions.UsageError(f'flow {exc}: no such flow')
     worst = 0
     for book, flow_detail in targets:
-        engine = engine_module.load_existing(backend, flow_detail, book,
-                                             notifier=_Progress(args.quiet))
+        progress = BootProgress((flow_detail.meta or {}).get('instance_uuid', ''),
+                                quiet=args.quiet)
+        engine = engine_module.load_existing(backend, flow_detail, book, notifier=progress)
         outcome = engine_module.run(engine)
         print(f'flow {outcome.flow_id}: {outcome.state}'
               + (f' ({outcome.failure})' if outcome.failure else ''))
