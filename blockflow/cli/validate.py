@@ -72,6 +72,10 @@ def register(subparsers):
                                  'Nova fork; upstream Nova refuses it)')
         parser.add_argument('-f', '--format', choices=('table', 'json'),
                             default='table', help='output format')
+        if name == 'plan':
+            parser.add_argument('--graph', metavar='FILE',
+                                help='also draw the flow the boot would run '
+                                     '(FILE.svg, .png or .dot), every task pending')
         parser.set_defaults(func=handler)
 
 
@@ -281,8 +285,33 @@ def validate_command(args):
     return 0
 
 
+PLANNED_INSTANCE = '00000000-0000-4000-8000-000000000000'
+
+
+def _draw_plan(plan, path):
+    """The boot flow of this plan, built (not run) and drawn: all tasks pending."""
+    from blockflow.inspect import graph
+    from flows import instance
+    flow = instance.create_boot_flow(
+        PLANNED_INSTANCE, plan.devices, {}, {'type': 'env'}, 'test:///default',
+        'attachments', '/nonexistent', 'sqlite://')
+    dot = graph.build_dot(
+        graph.task_graph(flow), {}, f'plan: {len(plan.devices)} devices',
+        lambda name: graph.default_cluster_of(name, PLANNED_INSTANCE),
+        {d['device_name'].replace('/dev/', ''): f"{d['device_name']} ({d['kind']})"
+         for d in plan.devices})
+    try:
+        graph.write(dot, path)
+    except ValueError as exc:
+        raise exceptions.UsageError(f'--graph: {exc}')
+    except OSError as exc:
+        raise exceptions.UsageError(f'--graph: cannot write {path}: {exc}')
+
+
 def plan_command(args):
     plan = check_request(args)
+    if args.graph:
+        _draw_plan(plan, args.graph)
     if args.format == 'json':
         record = plan_record(plan)
         for entry, device in zip(record['devices'], plan.devices):

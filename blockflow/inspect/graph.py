@@ -143,10 +143,20 @@ def flow_dot(connection, flow_id, cluster_of=None, cluster_labels=None):
     _book, flow_detail = find_flow_detail(connection, flow_id)
     flow = engine_helpers.flow_from_detail(flow_detail)
     summary = atom_summary(flow_detail)
+    if cluster_labels is None:
+        cluster_labels = device_labels(flow_detail)
     state = flow_detail.state or states.PENDING
     title = f'{flow_detail.name} ({flow_detail.uuid}) — {state}'
     return build_dot(task_graph(flow), summary, title,
                      cluster_of or default_cluster_of, cluster_labels)
+
+
+def device_labels(flow_detail):
+    """'vdb' → '/dev/vdb (blank->volume)', from the factory arguments stored."""
+    factory = (flow_detail.meta or {}).get('factory') or {}
+    devices = (factory.get('kwargs') or {}).get('devices') or []
+    return {d['device_name'].replace('/dev/', ''): f"{d['device_name']} ({d.get('kind')})"
+            for d in devices if isinstance(d, dict) and d.get('device_name')}
 
 
 def write(dot, path):
