@@ -16,6 +16,7 @@ import futurist
 from taskflow import engines
 from taskflow import exceptions as tf_exc
 from taskflow import states
+from taskflow.listeners import timing
 from taskflow.persistence import models
 
 from blockflow import crashpoints
@@ -72,6 +73,8 @@ def load_boot(backend, factory, factory_kwargs, meta, keep_on_failure=False,
 
 
 def _register(engine, notifier):
+    # Durations land in each atom's persisted metadata: `blockflow show` reads them.
+    timing.DurationListener(engine).register()
     if notifier:
         engine.atom_notifier.register('*', notifier)
     if os.environ.get(crashpoints.ENV):

@@ -92,6 +92,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Output piped into head & co.: stop quietly, as other CLI tools do.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == '__main__':

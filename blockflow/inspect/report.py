@@ -28,7 +28,10 @@ def _step_of(atom_name, device):
     return atom_name.split(marker, 1)[1] if marker in atom_name else atom_name
 
 
-def _volume_id(result):
+def _volume_id(result, step=''):
+    # Volume steps return the bare volume id.
+    if isinstance(result, str) and step in ('create-volume', 'get-volume'):
+        return result
     if isinstance(result, dict):
         for key in _VOLUME_KEYS:
             if result.get(key):
@@ -99,6 +102,7 @@ def flow_report(connection, flow_id):
         failure = atom_detail.failure or atom_detail.revert_failure
         result = atom_detail.results if atom_detail.state == states.SUCCESS else None
         meta = atom_detail.meta or {}
+        step = _step_of(atom_detail.name, device)
         devices.setdefault(device, []).append({
             'atom': atom_detail.name,
             'step': _step_of(atom_detail.name, device),
@@ -106,7 +110,7 @@ def flow_report(connection, flow_id):
             'intention': atom_detail.intention,
             'duration_s': _duration(meta),
             'attempts': meta.get('attempts', 1 if atom_detail.state else 0),
-            'volume_id': _volume_id(result),
+            'volume_id': _volume_id(result, step),
             'failure': (secrets.mask_text(f'{failure.exception_str}')
                         if failure is not None else None),
             'cause': (secrets.mask_text(failure.pformat().splitlines()[0])

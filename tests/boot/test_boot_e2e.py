@@ -169,3 +169,16 @@ def test_delete_tears_down_exactly_what_it_should(embedded_cloud, tmp_path, atta
     assert user['status'] == 'available'          # the user's volume is kept
     assert not any(os.path.exists(r['local_path']) for r in rows if r['local_path'])
     assert domain.Hypervisor().disks(options.instance_uuid) == []
+
+
+def test_show_reports_durations_and_volume_ids(embedded_cloud, tmp_path, capsys):
+    from blockflow.cli import main as cli
+    options = _options(embedded_cloud, tmp_path)
+    _plan, outcome, _rows = boot_module.boot(copy.deepcopy(ALL_KINDS), options)
+    assert cli.main(['show', outcome.flow_id, '-f', 'json',
+                     '--connection', options.connection]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    create = next(r for r in shown['devices']['vdf'] if r['step'] == 'create-volume')
+    assert create['state'] == 'SUCCESS' and create['duration_s'] is not None
+    assert create['volume_id'] in {
+        v['id'] for v in _blockflow_volumes(embedded_cloud, options.instance_uuid)}
