@@ -13,6 +13,7 @@ import copy
 import platform
 
 from blockflow import exceptions
+from blockflow.validation import bdm as bdm_rules
 
 # Buses each virt type accepts (Nova keeps xen/uml only to reject them).
 SUPPORTED_DEVICE_BUSES = {
@@ -189,16 +190,8 @@ def _boot_order(boot_index):
     return index + 1 if index is not None and index >= 0 else None
 
 
-def _is_swap(bdm):
-    return (bdm.get('source_type') == 'blank'
-            and bdm.get('destination_type') == 'local'
-            and bdm.get('guest_format') == 'swap')
-
-
-def _is_ephemeral(bdm):
-    return (bdm.get('source_type') == 'blank'
-            and bdm.get('destination_type') == 'local'
-            and bdm.get('guest_format') != 'swap')
+_is_swap = bdm_rules.is_swap
+_is_ephemeral = bdm_rules.is_ephemeral_bdm
 
 
 def _is_local_image(bdm):

@@ -46,6 +46,12 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%f')
 
 
+NOT_DELETABLE = ('Invalid volume: Volume status must be available or error or '
+                 'error_restoring or error_extending or error_managing and must not be '
+                 'migrating, attached, belong to a group, have snapshots, awaiting a '
+                 'transfer, or be disassociated from snapshots after volume transfer.')
+
+
 def sparse_copy(source, dest):
     """Copy a volume file keeping its holes (a 1 GiB empty volume stays small)."""
     subprocess.run(['cp', '--sparse=always', source, dest], check=True,
@@ -283,18 +289,10 @@ class Cinder:
 
     def delete_volume(self, project_id, volume_id):
         volume = self.get_volume(project_id, volume_id)
-        if volume['status'] not in statemachine.DELETABLE or volume['attachments']:
-            raise CinderError(400, 'Invalid volume: Volume status must be available or '
-                              'error or error_restoring or error_extending or '
-                              'error_managing and must not be migrating, attached, '
-                              'belong to a group, have snapshots, awaiting a transfer, '
-                              'or be disassociated from snapshots after volume transfer.')
-        if any(s['volume_id'] == volume_id for s in self.store.list('snapshots')):
-            raise CinderError(400, 'Invalid volume: Volume status must be available or '
-                              'error or error_restoring or error_extending or '
-                              'error_managing and must not be migrating, attached, '
-                              'belong to a group, have snapshots, awaiting a transfer, '
-                              'or be disassociated from snapshots after volume transfer.')
+        has_snapshots = any(s['volume_id'] == volume_id for s in self.store.list('snapshots'))
+        if volume['status'] not in statemachine.DELETABLE or volume['attachments'] or \
+                has_snapshots:
+            raise CinderError(400, NOT_DELETABLE)
         self.store.update('volumes', volume_id, status='deleting')
 
         def finish():

@@ -34,7 +34,7 @@ def test_page_follows_a_running_flow_and_renders(tmp_path):
     gates = tmp_path / 'gates'
     gates.mkdir()
     engine = engines.load_from_factory(
-        toyflows.make_gated_flow, factory_args=[PREFIX, ['vda'], STEPS],
+        toyflows.make_flow, factory_args=[PREFIX, ['vda'], STEPS, True],
         backend=backend, store={'gate_dir': str(gates)})
     runner = threading.Thread(target=engine.run, daemon=True)
     server = web.InspectServer(backend).start()

@@ -12,12 +12,13 @@ class Step(task.Task):
         return self.name
 
 
-def make_flow(prefix, devices, steps):
+def make_flow(prefix, devices, steps, gated=False):
+    step_class = GatedStep if gated else Step
     root = unordered_flow.Flow(f'{prefix}-devices')
     for device in devices:
         chain = linear_flow.Flow(f'{prefix}-{device}')
         for step in steps:
-            chain.add(Step(name=f'{prefix}-{device}-{step}'))
+            chain.add(step_class(name=f'{prefix}-{device}-{step}'))
         root.add(chain)
     return root
 
@@ -33,13 +34,3 @@ class GatedStep(task.Task):
         while not os.path.exists(gate) and time.monotonic() < deadline:
             time.sleep(0.05)
         return self.name
-
-
-def make_gated_flow(prefix, devices, steps):
-    root = unordered_flow.Flow(f'{prefix}-devices')
-    for device in devices:
-        chain = linear_flow.Flow(f'{prefix}-{device}')
-        for step in steps:
-            chain.add(GatedStep(name=f'{prefix}-{device}-{step}'))
-        root.add(chain)
-    return root
