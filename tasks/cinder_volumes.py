@@ -5,10 +5,9 @@ import time
 from cinderclient import exceptions as cinder_exc
 
 from blockflow import exceptions
+from tasks import volume_poller
 from tasks.base import BlockflowTask
 
-POLL_START_S = 0.1
-POLL_CAP_S = 2.0
 ALLOCATE_RETRIES = 60          # Nova's block_device_allocate_retries
 ALLOCATE_INTERVAL_S = 3.0      # Nova's block_device_allocate_retries_interval
 
@@ -67,7 +66,8 @@ class CreateVolume(BlockflowTask):
         cinder = self.clients.cinder()
         dev = device['device_name'].replace('/dev/', '')
         name = volume_name(instance_uuid, device['device_name'])
-        metadata = {'blockflow_instance': instance_uuid, 'blockflow_device': dev}
+        metadata = {'blockflow_instance': instance_uuid, 'blockflow_device': dev,
+                    volume_poller.MANAGED_KEY: 'true'}
         existing = [v for v in cinder.volumes.list(search_opts={'name': name})
                     if (v.metadata or {}).get('blockflow_instance') == instance_uuid]
         if existing:
@@ -111,29 +111,19 @@ class CreateVolume(BlockflowTask):
 
 
 class WaitForVolume(BlockflowTask):
-    """Wait until the volume is available: fails fast on error, adaptive backoff.
+    """Wait until the volume is available, failing at once on error; the
+    process-wide poller asks Cinder once per interval for all waiting volumes.
     Reversion strategy: nothing to undo (CreateVolume's revert deletes)."""
 
     def execute(self, volume_id):
-        cinder = self.clients.cinder()
         budget = ALLOCATE_RETRIES * ALLOCATE_INTERVAL_S
         started = time.monotonic()
-        delay, attempts, status = POLL_START_S, 0, None
-        while True:
-            attempts += 1
-            status = cinder.volumes.get(volume_id).status
-            if status == 'available':
-                return attempts
-            if status not in ('creating', 'downloading'):
-                break
-            waited = time.monotonic() - started
-            if waited >= budget:
-                break
-            time.sleep(min(delay, budget - waited))
-            delay = min(delay * 1.5, POLL_CAP_S)
+        status = volume_poller.poller_for(self.clients).wait(volume_id, budget)
+        if status == 'available':
+            return round(time.monotonic() - started, 3)
         raise exceptions.VolumeNotCreated(
             volume_id=volume_id, seconds=round(time.monotonic() - started, 1),
-            attempts=attempts, volume_status=status)
+            attempts='-', volume_status=status or 'creating')
 
 
 class GetBackup(BlockflowTask):

@@ -182,3 +182,29 @@ def test_show_reports_durations_and_volume_ids(embedded_cloud, tmp_path, capsys)
     assert create['state'] == 'SUCCESS' and create['duration_s'] is not None
     assert create['volume_id'] in {
         v['id'] for v in _blockflow_volumes(embedded_cloud, options.instance_uuid)}
+
+
+def _blank_request(n):
+    return {'server': {'name': 'vm', 'flavorRef': '1', 'imageRef': '', 'networks': 'none',
+                       'block_device_mapping_v2': [
+                           {'source_type': 'blank', 'destination_type': 'volume',
+                            'volume_size': 1, 'boot_index': 0 if i == 0 else -1}
+                           for i in range(n)]}}
+
+
+def test_waiting_volumes_are_polled_together(embedded_cloud, tmp_path):
+    """Status polls per interval do not grow with the number of devices."""
+    embedded_cloud.faults.set_latency(create_base_s=0.8)
+    polls = {}
+    for n in (2, 12):
+        embedded_cloud.faults.reset_counters()
+        options = _options(embedded_cloud, tmp_path)
+        _plan, outcome, _rows = boot_module.boot(_blank_request(n), options)
+        assert outcome.ok, outcome.failure
+        counters = embedded_cloud.counters()
+        # CreateVolume's own lookup is one list per device; the rest are polls.
+        polls[n] = counters['volume.list'] - n
+        # Outside the wait, a device reads its volume once (initialize-connection):
+        # no per-volume status polling.
+        assert counters.get('volume.get', 0) <= n + 2, counters
+    assert 1 <= polls[12] <= polls[2] + 4, polls
