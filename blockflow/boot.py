@@ -33,10 +33,8 @@ def plan_for(body, options):
                              options.enable_backup_source)
 
 
-def load(body, options, backend, notifier=None):
-    plan = plan_for(body, options)
-    if hasattr(notifier, 'set_plan'):
-        notifier.set_plan(plan)
+def factory_arguments(plan, options):
+    """The boot flow factory's JSON arguments and the flow detail's meta."""
     factory_kwargs = {
         'instance_uuid': options.instance_uuid, 'devices': plan.devices,
         'flavor': {k: plan.flavor.get(k) for k in ('memory_mb', 'vcpus')},
@@ -47,6 +45,14 @@ def load(body, options, backend, notifier=None):
         'start': options.start}
     meta = {'instance_uuid': options.instance_uuid, 'atom_prefix': options.instance_uuid,
             'non_device_groups': ['domain']}
+    return factory_kwargs, meta
+
+
+def load(body, options, backend, notifier=None):
+    plan = plan_for(body, options)
+    if hasattr(notifier, 'set_plan'):
+        notifier.set_plan(plan)
+    factory_kwargs, meta = factory_arguments(plan, options)
     return plan, engine_module.load_boot(backend, FACTORY, factory_kwargs, meta,
                                          keep_on_failure=options.keep_on_failure,
                                          notifier=notifier)

@@ -74,6 +74,8 @@ def boot_command(args):
     instance_uuid = args.instance_uuid or str(uuid.uuid4())
     if not _is_uuid(instance_uuid):
         raise exceptions.UsageError('--instance-uuid: not a UUID')
+    if args.submit:
+        return _submit(args, body, instance_uuid)
     with _cloud(args) as (cloud_ref, cloud):
         options = boot_module.BootOptions(
             instance_uuid=instance_uuid, cloud_ref=cloud_ref, connection=args.connection,
@@ -111,6 +113,37 @@ def boot_command(args):
                 print(f'  {action}: {line}', file=sys.stderr)
         print(f'flow {outcome.flow_id}: {outcome.state}')
     return 0 if outcome.ok else 1
+
+
+def _submit(args, body, instance_uuid):
+    """Validate here, then post the boot for a conductor to run."""
+    from blockflow import jobboard
+    if not args.jobboard:
+        raise exceptions.UsageError('--submit needs --jobboard URL')
+    if not (args.cloud_url or os.environ.get('OS_AUTH_URL')):
+        raise exceptions.UsageError('--submit needs a cloud the conductors can reach: '
+                                    '--cloud-url or OS_* variables')
+    cloud_ref = ({'type': 'embedded', 'auth_url': args.cloud_url.rstrip('/') + '/identity/v3'}
+                 if args.cloud_url else clients_module.env_ref())
+    options = boot_module.BootOptions(
+        instance_uuid=instance_uuid, cloud_ref=cloud_ref, connection=args.connection,
+        libvirt_uri=args.libvirt_uri, attach_api=args.attach_api,
+        instances_path=args.instances_path, start=args.start,
+        microversion=args.microversion, enable_backup_source=args.enable_backup_source)
+    plan = boot_module.plan_for(body, options)
+    factory_kwargs, meta = boot_module.factory_arguments(plan, options)
+    backend = persistence.get_backend(args.connection)
+    board = jobboard.get_jobboard(args.jobboard, backend)
+    try:
+        job_id = jobboard.post_boot(board, backend, boot_module.FACTORY, factory_kwargs, meta)
+    finally:
+        board.close()
+        backend.close()
+    if args.format == 'json':
+        output.print_json({'job_id': job_id, 'instance_uuid': instance_uuid})
+    else:
+        print(f'job {job_id} posted for instance {instance_uuid}')
+    return 0
 
 
 def _is_uuid(text):
@@ -189,6 +222,9 @@ def register(subparsers):
     boot.add_argument('--start', action='store_true', help='start the domain at the end')
     boot.add_argument('--connection', metavar='URL', help='persistence backend URL')
     boot.add_argument('--quiet', action='store_true')
+    boot.add_argument('--submit', action='store_true',
+                      help='post the boot as a job for a conductor (with --jobboard)')
+    boot.add_argument('--jobboard', metavar='URL', help='redis://HOST:PORT[/db]')
     boot.add_argument('-f', '--format', choices=('table', 'json'), default='table')
     boot.set_defaults(func=boot_command)
 

@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     'blockflow.cli.inspect',
     'blockflow.cli.boot',
     'blockflow.cli.cloud',
+    'blockflow.cli.jobs',
 )
 
 

@@ -1,0 +1,117 @@
+"""Boots as jobs on TaskFlow's jobboard, run by conductors on any host.
+
+TaskFlow's Redis board claims without expiry, so a conductor killed with -9
+would hold its job forever. blockflow claims with an expiry and extends it on
+every state transition and from a heartbeat while the job runs (Octavia does
+the same); another conductor takes the job once the claim lapses and resumes
+it from the shared persistence backend.
+"""
+
+import contextlib
+import functools
+import threading
+import urllib.parse
+import uuid
+
+from taskflow.conductors import backends as conductor_backends
+from taskflow.jobs import backends as job_backends
+from taskflow.listeners import base as listener_base
+from taskflow.persistence import models
+from taskflow import engines
+
+from blockflow import engine as engine_module
+from blockflow import exceptions
+
+CLAIM_EXPIRY_S = 10.0
+BOARD_NAME = 'blockflow'
+
+
+def board_conf(url):
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme == 'redis':
+        db = parsed.path.strip('/') or '0'
+        return {'board': 'redis', 'host': parsed.hostname or '127.0.0.1',
+                'port': parsed.port or 6379, 'db': int(db), 'namespace': BOARD_NAME}
+    if parsed.scheme == 'zookeeper':
+        return {'board': 'zookeeper', 'hosts': parsed.netloc, 'path': '/blockflow/jobs'}
+    raise exceptions.UsageError(f'--jobboard: {url} is not redis://HOST:PORT[/db] '
+                                'or zookeeper://HOST:PORT')
+
+
+def get_jobboard(url, persistence, claim_expiry=CLAIM_EXPIRY_S):
+    board = job_backends.fetch(BOARD_NAME, board_conf(url), persistence=persistence)
+    board.connect()
+    if board_conf(url)['board'] == 'redis':
+        # The stock Redis claim never expires; a dead conductor's job must.
+        board.claim = functools.partial(board.claim, expiry=claim_expiry)
+    return board
+
+
+def post_boot(board, persistence, factory, factory_kwargs, meta):
+    """Post a boot as a job; returns the job's uuid."""
+    factory_fn = engine_module.reflection_import(factory)
+    book = models.LogBook(f"instance-{meta['instance_uuid']}")
+    flow_detail = models.FlowDetail(f"boot-{meta['instance_uuid']}", str(uuid.uuid4()))
+    flow_detail.meta.update(meta)
+    book.add(flow_detail)
+    with contextlib.closing(persistence.get_connection()) as conn:
+        conn.save_logbook(book)
+    engines.save_factory_details(flow_detail, factory_fn, (), factory_kwargs,
+                                 backend=persistence)
+    job = board.post(f"boot-{meta['instance_uuid']}", book=book,
+                     details={'store': {}})
+    return job.uuid
+
+
+class ExtendClaimListener(listener_base.Listener):
+    """Extends the job's claim on every transition and from a heartbeat."""
+
+    def __init__(self, engine, job, expiry):
+        super().__init__(engine)
+        self._job = job
+        self._expiry = expiry
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, daemon=True)
+
+    def _extend(self):
+        with contextlib.suppress(Exception):
+            self._job.extend_expiry(self._expiry)
+
+    def _heartbeat(self):
+        while not self._stop.wait(self._expiry / 3):
+            self._extend()
+
+    def register(self):
+        super().register()
+        self._beat.start()
+
+    def deregister(self):
+        self._stop.set()
+        super().deregister()
+
+    def _task_receiver(self, state, details):
+        self._extend()
+
+    def _flow_receiver(self, state, details):
+        self._extend()
+
+
+def make_conductor(name, board, persistence, claim_expiry=CLAIM_EXPIRY_S):
+    conductor = conductor_backends.fetch(
+        'blocking', name, board, persistence=persistence, engine='parallel',
+        engine_options={'executor': engine_module.executor()}, wait_timeout=0.5)
+    original = conductor._listeners_from_job
+
+    def listeners(job, engine):
+        return list(original(job, engine)) + [ExtendClaimListener(engine, job, claim_expiry)]
+    conductor._listeners_from_job = listeners
+    return conductor
+
+
+def list_jobs(board):
+    rows = []
+    for job in board.iterjobs(ensure_fresh=True):
+        rows.append({'job_id': job.uuid, 'name': job.name, 'state': job.state,
+                     'owner': board.find_owner(job) if job.state == 'CLAIMED' else None,
+                     'created_on': str(job.created_on)})
+    return rows
