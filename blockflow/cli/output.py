@@ -1,9 +1,14 @@
 """How the CLI prints results and errors (table for people, JSON for scripts)."""
 
 import json
+import re
 import sys
 
 from blockflow import secrets
+
+
+# A refusal is one line: control characters from the user's input are escaped.
+_CONTROL = re.compile(r'[\x00-\x1f\x7f]')
 
 
 def print_json(data, stream=None):
@@ -17,5 +22,5 @@ def print_error(exc, fmt='table'):
     if fmt == 'json':
         print_json(exc.to_dict())
     else:
-        message = secrets.mask_text(exc.message)
+        message = _CONTROL.sub(lambda m: repr(m.group())[1:-1], secrets.mask_text(exc.message))
         print(f'{exc.error_class}: {message}', file=sys.stderr)
