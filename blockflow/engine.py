@@ -53,8 +53,8 @@ def _engine_options(keep_on_failure):
     return {'executor': executor(), 'never_resolve': bool(keep_on_failure)}
 
 
-def load_boot(backend, factory, factory_kwargs, meta, keep_on_failure=False,
-              notifier=None):
+def save_new_flow(backend, factory, factory_kwargs, meta):
+    """Persist a logbook and flow detail for a new boot; returns (flow, book, detail)."""
     factory_fn = reflection_import(factory)
     flow = factory_fn(**factory_kwargs)
     book = models.LogBook(f"instance-{meta['instance_uuid']}")
@@ -66,6 +66,12 @@ def load_boot(backend, factory, factory_kwargs, meta, keep_on_failure=False,
     # Stores the factory's name and arguments, so any process can rebuild it.
     engines.save_factory_details(flow_detail, factory_fn, (), factory_kwargs,
                                  backend=backend)
+    return flow, book, flow_detail
+
+
+def load_boot(backend, factory, factory_kwargs, meta, keep_on_failure=False,
+              notifier=None):
+    flow, book, flow_detail = save_new_flow(backend, factory, factory_kwargs, meta)
     engine = engines.load(flow, flow_detail=flow_detail, book=book, backend=backend,
                           engine='parallel', **_engine_options(keep_on_failure))
     _register(engine, notifier)

@@ -11,13 +11,10 @@ import contextlib
 import functools
 import threading
 import urllib.parse
-import uuid
 
 from taskflow.conductors import backends as conductor_backends
 from taskflow.jobs import backends as job_backends
 from taskflow.listeners import base as listener_base
-from taskflow.persistence import models
-from taskflow import engines
 
 from blockflow import engine as engine_module
 from blockflow import exceptions
@@ -49,15 +46,8 @@ def get_jobboard(url, persistence, claim_expiry=CLAIM_EXPIRY_S):
 
 def post_boot(board, persistence, factory, factory_kwargs, meta):
     """Post a boot as a job; returns the job's uuid."""
-    factory_fn = engine_module.reflection_import(factory)
-    book = models.LogBook(f"instance-{meta['instance_uuid']}")
-    flow_detail = models.FlowDetail(f"boot-{meta['instance_uuid']}", str(uuid.uuid4()))
-    flow_detail.meta.update(meta)
-    book.add(flow_detail)
-    with contextlib.closing(persistence.get_connection()) as conn:
-        conn.save_logbook(book)
-    engines.save_factory_details(flow_detail, factory_fn, (), factory_kwargs,
-                                 backend=persistence)
+    _flow, book, _detail = engine_module.save_new_flow(persistence, factory,
+                                                      factory_kwargs, meta)
     job = board.post(f"boot-{meta['instance_uuid']}", book=book,
                      details={'store': {}})
     return job.uuid

@@ -114,6 +114,14 @@ class CloudApp:
         except (ValueError, UnicodeDecodeError):
             raise CinderError(400, 'Malformed request body')
 
+    def _element(self, request, name):
+        """The body's required top-level element, as Cinder demands it."""
+        body = self._body(request)
+        element = body.get(name) if isinstance(body, dict) else None
+        if not isinstance(element, dict):
+            raise CinderError(400, f'Missing required element {name} in request body.')
+        return element
+
     def _auth(self, request, project_id):
         token = request.headers.get('X-Auth-Token', '')
         info = self.tokens.get(token)
@@ -211,10 +219,8 @@ class CloudApp:
 
     def volumes_create(self, request, request_id, project_id):
         self._cinder(request, request_id, project_id, 'volume.create')
-        body = self._body(request)
-        if not isinstance(body, dict) or not isinstance(body.get('volume'), dict):
-            raise CinderError(400, 'Missing required element volume in request body.')
-        volume = self.cloud.cinder.create_volume(project_id, body['volume'])
+        volume = self.cloud.cinder.create_volume(project_id,
+                                                 self._element(request, 'volume'))
         return self._ok(request, request_id, {'volume': self._public_volume(volume)}, 202)
 
     def volumes_list(self, request, request_id, project_id):
@@ -266,11 +272,7 @@ class CloudApp:
 
     def snapshot_create(self, request, request_id, project_id):
         self._cinder(request, request_id, project_id, 'snapshot.create')
-        body = self._body(request)
-        spec = body.get('snapshot') if isinstance(body, dict) else None
-        if not isinstance(spec, dict):
-            raise CinderError(400, 'Missing required element snapshot in request body.')
-        snapshot = self.cloud.cinder.create_snapshot(project_id, spec)
+        snapshot = self.cloud.cinder.create_snapshot(project_id, self._element(request, 'snapshot'))
         return self._ok(request, request_id, {'snapshot': snapshot}, 202)
 
     def snapshot_show(self, request, request_id, project_id, snapshot_id):
@@ -289,11 +291,7 @@ class CloudApp:
 
     def backup_create(self, request, request_id, project_id):
         self._cinder(request, request_id, project_id, 'backup.create')
-        body = self._body(request)
-        spec = body.get('backup') if isinstance(body, dict) else None
-        if not isinstance(spec, dict):
-            raise CinderError(400, 'Missing required element backup in request body.')
-        backup = self.cloud.cinder.create_backup(project_id, spec)
+        backup = self.cloud.cinder.create_backup(project_id, self._element(request, 'backup'))
         return self._ok(request, request_id, {'backup': backup}, 202)
 
     def backup_show(self, request, request_id, project_id, backup_id):
@@ -328,11 +326,8 @@ class CloudApp:
 
     def attachment_create(self, request, request_id, project_id):
         self._cinder(request, request_id, project_id, 'attachment.create')
-        body = self._body(request)
-        spec = body.get('attachment') if isinstance(body, dict) else None
-        if not isinstance(spec, dict):
-            raise CinderError(400, 'Missing required element attachment in request body.')
-        attachment = self.cloud.attachments.create(project_id, spec)
+        attachment = self.cloud.attachments.create(project_id,
+                                                   self._element(request, 'attachment'))
         return self._ok(request, request_id, {'attachment': attachment})
 
     def attachments_list(self, request, request_id, project_id):
@@ -348,11 +343,8 @@ class CloudApp:
 
     def attachment_update(self, request, request_id, project_id, attachment_id):
         self._cinder(request, request_id, project_id, 'attachment.update')
-        body = self._body(request)
-        spec = body.get('attachment') if isinstance(body, dict) else None
-        if not isinstance(spec, dict):
-            raise CinderError(400, 'Missing required element attachment in request body.')
-        attachment = self.cloud.attachments.update(project_id, attachment_id, spec)
+        attachment = self.cloud.attachments.update(project_id, attachment_id,
+                                                   self._element(request, 'attachment'))
         return self._ok(request, request_id, {'attachment': attachment})
 
     def attachment_action(self, request, request_id, project_id, attachment_id):
