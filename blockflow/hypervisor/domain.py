@@ -6,6 +6,7 @@ a running domain gets ``attachDeviceFlags(LIVE|CONFIG)``.
 """
 
 import collections
+import os
 import threading
 from xml.etree import ElementTree as ET
 
@@ -42,9 +43,21 @@ def domain_name(instance_uuid):
     return f'instance-{instance_uuid}'
 
 
+def _default_virt_type(uri):
+    if uri.startswith('test:'):
+        return 'test'
+    # QEMU runs as an unprivileged user: KVM only if that user may open /dev/kvm.
+    try:
+        usable = os.stat('/dev/kvm').st_mode & 0o066
+    except OSError:
+        usable = False
+    return 'kvm' if usable else 'qemu'
+
+
 class Hypervisor:
-    def __init__(self, uri=DEFAULT_URI):
+    def __init__(self, uri=DEFAULT_URI, virt_type=None):
         self.uri = uri or DEFAULT_URI
+        self.virt_type = virt_type or _default_virt_type(self.uri)
 
     @property
     def conn(self):
@@ -61,7 +74,7 @@ class Hypervisor:
         with _DOMAIN_LOCKS[instance_uuid]:
             if self._lookup(instance_uuid) is not None:
                 return False
-            xml = (f"<domain type='{'test' if self.uri.startswith('test:') else 'kvm'}'>"
+            xml = (f"<domain type='{self.virt_type}'>"
                    f'<name>{domain_name(instance_uuid)}</name><uuid>{instance_uuid}</uuid>'
                    f"<memory unit='MiB'>{int(memory_mb)}</memory><vcpu>{int(vcpus)}</vcpu>"
                    "<os><type arch='x86_64'>hvm</type></os><features><acpi/></features>"
