@@ -6,6 +6,7 @@ stored form (secrets stripped), and masked whenever shown.
 
 import datetime
 import json
+import threading
 import uuid
 
 import sqlalchemy as sa
@@ -44,10 +45,28 @@ _COPIED = ('device_name', 'source_type', 'destination_type', 'boot_index', 'volu
            'device_type', 'disk_bus', 'guest_format', 'tag', 'kind')
 
 
+_ENGINES = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _engine(url):
+    """One engine per database, its table created once (devices record in parallel)."""
+    with _ENGINES_LOCK:
+        if url not in _ENGINES:
+            engine = sa.create_engine(url)
+            try:
+                METADATA.create_all(engine)
+            except sa.exc.OperationalError as exc:
+                # Another process created it between the check and the CREATE.
+                if 'already exists' not in str(exc):
+                    raise
+            _ENGINES[url] = engine
+        return _ENGINES[url]
+
+
 class Records:
     def __init__(self, url):
-        self.engine = sa.create_engine(url)
-        METADATA.create_all(self.engine)
+        self.engine = _engine(url)
 
     def upsert(self, instance_uuid, device, volume_id=None, attachment_id=None,
                connection_info=None, local_path=None):
