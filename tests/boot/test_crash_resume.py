@@ -58,6 +58,12 @@ def _state(cloud, instance_uuid):
     return volumes, attachments, stuck
 
 
+def _only_flow(tmp_path):
+    listing = _blockflow(['list', '-f', 'json', '--connection',
+                          f'sqlite:///{tmp_path}/flows.sqlite'], _env(tmp_path))
+    return json.loads(listing.stdout)['flows'][0]['flow_id']
+
+
 CRASHES = [
     'inside:vdf-create-volume', 'before:vdf-create-volume', 'after:vdf-create-volume',
     'inside:vde-wait-available', 'inside:vdd-reserve', 'after:vdd-reserve',
@@ -72,6 +78,14 @@ def test_crash_then_resume_completes_exactly_once(embedded_cloud_process, tmp_pa
     first = _blockflow(_boot_args(embedded_cloud_process, tmp_path, instance_uuid),
                        _env(tmp_path, crash))
     assert first.returncode == crashpoints.CRASH_EXIT_CODE, first.stderr[-2000:]
+    if crash == CRASHES[0]:
+        # The crashed flow can be drawn from another process, as it stands.
+        svg = tmp_path / 'crashed.svg'
+        drawn = _blockflow(['graph', _only_flow(tmp_path), '-o', str(svg),
+                            '--connection', f'sqlite:///{tmp_path}/flows.sqlite'],
+                           _env(tmp_path))
+        assert drawn.returncode == 0, drawn.stderr
+        assert 'RUNNING' in svg.read_text() and 'PENDING' in svg.read_text()
     resumed = _blockflow(['resume', '--all', '--connection',
                           f'sqlite:///{tmp_path}/flows.sqlite', '--quiet'], _env(tmp_path))
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr[-2000:]
