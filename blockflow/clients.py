@@ -8,6 +8,7 @@ the cloud is, never a password — so nothing secret reaches persisted state.
 import os
 
 from cinderclient import client as cinder_client
+from cinderclient.contrib import noauth
 from keystoneauth1 import loading
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
@@ -26,6 +27,33 @@ def env_ref():
     return {'type': 'env'}
 
 
+def noauth_ref(cinder_url, glance_url, project_id, user_id='blockflow'):
+    """A Cinder running with ``auth_strategy = noauth`` (no Keystone).
+
+    ``cinder_url`` is the endpoint without ``/v3`` (``http://host:port`` for a
+    real Cinder, ``<cloud>/volume`` for the embedded cloud); the token is
+    ``user:project`` and the project id must be hex/dashes, as Cinder wants.
+    """
+    return {'type': 'noauth', 'cinder_url': cinder_url.rstrip('/'),
+            'glance_url': glance_url.rstrip('/'), 'project_id': project_id,
+            'user_id': user_id}
+
+
+class _NoAuth(noauth.CinderNoAuthPlugin):
+    """cinderclient's noauth plugin; as a service it also sends the service
+    role, as Nova's service token does (Cinder then allows attachment deletes)."""
+
+    def __init__(self, user_id, project_id, endpoint, service=False):
+        super().__init__(user_id, project_id, endpoint=endpoint)
+        self._service = service
+
+    def get_headers(self, session, **kwargs):
+        headers = super().get_headers(session, **kwargs)
+        if self._service:
+            headers['X-Service-Roles'] = 'service'
+        return headers
+
+
 class Clients:
     """Lazily built keystoneauth sessions and a cinderclient per microversion."""
 
@@ -33,9 +61,14 @@ class Clients:
         self.ref = ref
         self._session = None
         self._service_session = None
+        self._glance_session = None
         self._cinder = {}
 
     def _make_session(self, service):
+        if self.ref.get('type') == 'noauth':
+            auth = _NoAuth(self.ref.get('user_id') or 'blockflow', self.ref['project_id'],
+                           f"{self.ref['cinder_url']}/v3", service=service)
+            return ks_session.Session(auth=auth)
         if self.ref.get('type') == 'embedded':
             from blockflow.cloud import app
             user = 'nova' if service else 'admin'
@@ -79,6 +112,13 @@ class Clients:
         return self._cinder[key]
 
     def glance_get(self, path, stream=False):
+        if self.ref.get('type') == 'noauth':
+            # No Keystone catalog: Glance is where the ref says, asked without
+            # a token, as a noauth Cinder asks it.
+            if self._glance_session is None:
+                self._glance_session = ks_session.Session()
+            return self._glance_session.get(f"{self.ref['glance_url']}{path}",
+                                            stream=stream)
         return self.session.get(path, endpoint_filter={'service_type': 'image'},
                                 stream=stream)
 

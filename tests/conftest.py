@@ -2,4 +2,5 @@
 
 pytest_plugins = [
     'tests.fixtures.cloud',
+    'tests.fixtures.realcinder',
 ]

@@ -12,6 +12,7 @@ import routes
 import webob
 import webob.dec
 
+from blockflow.cloud import glance
 from blockflow.cloud.faults import InjectedFault
 from blockflow.cloud.volumes import CinderError
 
@@ -363,8 +364,7 @@ class CloudApp:
             {'rel': 'self', 'href': f'{request.host_url}/image/v2/'}]}]}, request_id)
 
     def image_schema(self, request, request_id):
-        return _json(200, {'name': 'image', 'properties': {}, 'additionalProperties':
-                           {'type': 'string'}}, request_id)
+        return _json(200, glance.IMAGE_SCHEMA, request_id)
 
     def images_list(self, request, request_id):
         self.cloud.faults.on_call('image.list')

@@ -10,6 +10,36 @@ DEFAULT_IMAGE_ID = 'ac408821-c95a-448f-9292-73986c790911'
 DEFAULT_IMAGE_NAME = 'blockflow-tiny-qcow2'
 
 
+def _typed(kind, nullable=True):
+    return {'type': [kind, 'null'] if nullable else kind}
+
+
+# GET /v2/schemas/image. Clients (glanceclient, hence Cinder) split an image
+# into base attributes (named here) and custom properties (everything else):
+# with no base attributes listed, Cinder finds no id/status and refuses the
+# image ("Invalid image identifier or unable to access requested image.").
+IMAGE_SCHEMA = {
+    'name': 'image',
+    'properties': {
+        'id': _typed('string', False), 'name': _typed('string'),
+        'status': _typed('string', False), 'visibility': _typed('string', False),
+        'protected': _typed('boolean', False), 'os_hidden': _typed('boolean', False),
+        'checksum': _typed('string'), 'os_hash_algo': _typed('string'),
+        'os_hash_value': _typed('string'), 'owner': _typed('string'),
+        'size': _typed('integer'), 'virtual_size': _typed('integer'),
+        'min_disk': _typed('integer', False), 'min_ram': _typed('integer', False),
+        'disk_format': _typed('string'), 'container_format': _typed('string'),
+        'created_at': _typed('string', False), 'updated_at': _typed('string', False),
+        'tags': {'type': 'array', 'items': {'type': 'string'}},
+        'direct_url': _typed('string', False),
+        'locations': {'type': 'array', 'items': {'type': 'object'}},
+        'self': _typed('string', False), 'file': _typed('string', False),
+        'schema': _typed('string', False),
+    },
+    'additionalProperties': {'type': 'string'},
+}
+
+
 class Glance:
     def __init__(self, store):
         self.store = store
