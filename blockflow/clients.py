@@ -9,6 +9,7 @@ import os
 
 from cinderclient import client as cinder_client
 from cinderclient.contrib import noauth
+from cinderclient.v3 import attachments as cinder_attachments
 from keystoneauth1 import loading
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
@@ -52,6 +53,43 @@ class _NoAuth(noauth.CinderNoAuthPlugin):
         if self._service:
             headers['X-Service-Roles'] = 'service'
         return headers
+
+
+def nova_connection_info(info):
+    """Cinder's attachments API returns connection_info flat (the driver's data
+    with ``driver_volume_type`` and ``attachment_id`` merged in); Nova turns it
+    back into ``{'driver_volume_type': ..., 'data': {...}}``, the shape of
+    os-initialize_connection and the one the hypervisor side consumes."""
+    if not isinstance(info, dict) or not info:
+        return info
+    if 'data' in info and isinstance(info.get('data'), dict):
+        return info
+    data = dict(info)
+    data.pop('attachment_id', None)
+    return {'driver_volume_type': data.pop('driver_volume_type', None), 'data': data}
+
+
+class _Attachments(cinder_attachments.VolumeAttachmentManager):
+    """cinderclient's attachments, connection_info translated as Nova does."""
+
+    def create(self, *args, **kwargs):
+        result = super().create(*args, **kwargs)
+        if isinstance(result, dict) and result.get('connection_info'):
+            result['connection_info'] = nova_connection_info(result['connection_info'])
+        return result
+
+    def _translated(self, resource):
+        info = getattr(resource, 'connection_info', None)
+        if info:
+            resource.connection_info = nova_connection_info(info)
+            resource._info['connection_info'] = resource.connection_info
+        return resource
+
+    def show(self, *args, **kwargs):
+        return self._translated(super().show(*args, **kwargs))
+
+    def update(self, *args, **kwargs):
+        return self._translated(super().update(*args, **kwargs))
 
 
 class Clients:
@@ -108,7 +146,9 @@ class Clients:
         key = (version, service)
         if key not in self._cinder:
             sess = self.service_session if service else self.session
-            self._cinder[key] = cinder_client.Client(version, session=sess)
+            client = cinder_client.Client(version, session=sess)
+            client.attachments = _Attachments(client)
+            self._cinder[key] = client
         return self._cinder[key]
 
     def glance_get(self, path, stream=False):

@@ -21,6 +21,16 @@ MAX_VERSION = (3, 71)
 PROJECT_ID = 'e0a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4'
 USERS = {'admin': 'blockflow-admin-password', 'nova': 'blockflow-service-password'}
 _VERSION_RE = re.compile(r'^volume (\d+)\.(\d+|latest)$')
+# Cinder's volume view: fields at 3.0, and the microversion adding each other one.
+VOLUME_FIELDS = (
+    'attachments', 'availability_zone', 'bootable', 'consistencygroup_id', 'created_at',
+    'description', 'encrypted', 'id', 'links', 'metadata', 'migration_status',
+    'multiattach', 'name', 'replication_status', 'size', 'snapshot_id', 'source_volid',
+    'status', 'updated_at', 'user_id', 'volume_type')
+VOLUME_FIELDS_SINCE = {'group_id': (3, 13), 'provider_id': (3, 21),
+                       'service_uuid': (3, 48), 'shared_targets': (3, 48),
+                       'cluster_name': (3, 61), 'volume_type_id': (3, 63),
+                       'consumes_quota': (3, 65)}
 
 
 class DroppedConnection(Exception):
@@ -70,6 +80,9 @@ class CloudApp:
         add('/volume/v3/{project_id}/types/{type_id}', action='type_show')
         add('/volume/v3/{project_id}/os-availability-zone', action='azs')
         add('/volume/v3/{project_id}/limits', action='limits')
+        add('/volume/v3/{project_id}/os-quota-sets/{target_id}', action='quota_set_update',
+            conditions={'method': ['PUT']})
+        add('/volume/v3/{project_id}/os-quota-sets/{target_id}', action='quota_set_show')
         add('/volume/v3/{project_id}/attachments', action='attachment_create',
             conditions={'method': ['POST']})
         add('/volume/v3/{project_id}/attachments', action='attachments_list')
@@ -164,8 +177,39 @@ class CloudApp:
             'Vary': 'OpenStack-API-Version'})
 
     @staticmethod
-    def _public_volume(volume):
-        return {k: v for k, v in volume.items() if k != 'backend'}
+    def _public_volume(volume, version=MAX_VERSION):
+        """Cinder's volume view at ``version`` (as admin, like a noauth context)."""
+        view = {k: volume.get(k) for k in VOLUME_FIELDS}
+        view.update({
+            'os-vol-tenant-attr:tenant_id': volume['project_id'],
+            'os-vol-host-attr:host': volume.get('os-vol-host-attr:host'),
+            'os-vol-mig-status-attr:migstat': None,
+            'os-vol-mig-status-attr:name_id': None})
+        defaults = {'consumes_quota': True}
+        for field, since in VOLUME_FIELDS_SINCE.items():
+            if version >= since:
+                view[field] = volume.get(field, defaults.get(field))
+        if volume.get('volume_image_metadata'):
+            view['volume_image_metadata'] = dict(volume['volume_image_metadata'])
+        return view
+
+    @staticmethod
+    def _public_attachment(attachment):
+        """Cinder's attachment view; connection_info flat, as Cinder returns it
+        (the driver's data with driver_volume_type and attachment_id merged in)."""
+        info = attachment.get('connection_info') or {}
+        if info:
+            flat = dict(info.get('data') or {})
+            flat.update(driver_volume_type=info.get('driver_volume_type'),
+                        attachment_id=attachment['id'])
+            info = flat
+        status = attachment['attach_status']
+        return {'id': attachment['id'], 'status': status,
+                'instance': attachment['instance'], 'volume_id': attachment['volume_id'],
+                'attached_at': attachment.get('attach_time') or '',
+                'detached_at': attachment.get('detach_time') or '',
+                'attach_mode': attachment.get('attach_mode') or 'null',
+                'connection_info': info}
 
     # --- keystone ----------------------------------------------------------------
     def auth(self, request, request_id):
@@ -222,7 +266,8 @@ class CloudApp:
         self._cinder(request, request_id, project_id, 'volume.create')
         volume = self.cloud.cinder.create_volume(project_id,
                                                  self._element(request, 'volume'))
-        return self._ok(request, request_id, {'volume': self._public_volume(volume)}, 202)
+        return self._ok(request, request_id, {'volume': self._public_volume(
+            volume, self._version(request))}, 202)
 
     def volumes_list(self, request, request_id, project_id):
         self._cinder(request, request_id, project_id, 'volume.list')
@@ -238,12 +283,14 @@ class CloudApp:
             filters['metadata'] = meta
         volumes = self.cloud.cinder.list_volumes(project_id, filters)
         return self._ok(request, request_id,
-                        {'volumes': [self._public_volume(v) for v in volumes]})
+                        {'volumes': [self._public_volume(v, self._version(request))
+                                     for v in volumes]})
 
     def volume_show(self, request, request_id, project_id, volume_id):
         self._cinder(request, request_id, project_id, 'volume.get')
         volume = self.cloud.cinder.get_volume(project_id, volume_id)
-        return self._ok(request, request_id, {'volume': self._public_volume(volume)})
+        return self._ok(request, request_id, {'volume': self._public_volume(
+            volume, self._version(request))})
 
     def volume_delete(self, request, request_id, project_id, volume_id):
         self._cinder(request, request_id, project_id, 'volume.delete')
@@ -325,28 +372,64 @@ class CloudApp:
             'maxTotalVolumes': quota['volumes'], 'maxTotalVolumeGigabytes': quota['gigabytes'],
             'maxTotalSnapshots': quota['snapshots']}}})
 
+    def _quota_set(self, target_id):
+        quota = self.cloud.cinder.quota(target_id)
+        return {'id': target_id, 'volumes': quota['volumes'],
+                'snapshots': quota['snapshots'], 'gigabytes': quota['gigabytes'],
+                'per_volume_gigabytes': -1, 'backups': 10, 'backup_gigabytes': 1000,
+                'groups': 10}
+
+    def quota_set_show(self, request, request_id, project_id, target_id):
+        self._cinder(request, request_id, project_id, 'quota.get')
+        return self._ok(request, request_id, {'quota_set': self._quota_set(target_id)})
+
+    def quota_set_update(self, request, request_id, project_id, target_id):
+        """PUT os-quota-sets/<project> (noauth callers are admins, as in Cinder)."""
+        self._cinder(request, request_id, project_id, 'quota.update')
+        changes = self._element(request, 'quota_set')
+        bad = sorted(k for k in changes if k not in ('volumes', 'snapshots', 'gigabytes'))
+        if bad:
+            raise CinderError(400, f"Bad key(s) in quota set: {','.join(bad)}")
+        for key, value in changes.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+                raise CinderError(400, f'Invalid input received: Quota {key} must be an '
+                                  'integer greater than or equal to -1.')
+        self.cloud.cinder.set_quota(target_id, **changes)
+        quota_set = self._quota_set(target_id)
+        quota_set.pop('id')
+        return self._ok(request, request_id, {'quota_set': quota_set})
+
     def attachment_create(self, request, request_id, project_id):
         self._cinder(request, request_id, project_id, 'attachment.create')
         attachment = self.cloud.attachments.create(project_id,
                                                    self._element(request, 'attachment'))
-        return self._ok(request, request_id, {'attachment': attachment})
+        # Cinder answers with the attachment as it was reserved, before the
+        # connector (if any) moved it on to "attaching".
+        view = self._public_attachment(attachment)
+        view['status'] = 'reserved'
+        return self._ok(request, request_id, {'attachment': view})
 
     def attachments_list(self, request, request_id, project_id):
         self._cinder(request, request_id, project_id, 'attachment.list')
         filters = {k: request.GET.get(k) for k in ('volume_id', 'instance_id')}
-        return self._ok(request, request_id, {
-            'attachments': self.cloud.attachments.list(project_id, filters)})
+        return self._ok(request, request_id, {'attachments': [
+            self._public_attachment(a)
+            for a in self.cloud.attachments.list(project_id, filters)]})
 
     def attachment_show(self, request, request_id, project_id, attachment_id):
         self._cinder(request, request_id, project_id, 'attachment.get')
-        return self._ok(request, request_id, {
-            'attachment': self.cloud.attachments.get(project_id, attachment_id)})
+        return self._ok(request, request_id, {'attachment': self._public_attachment(
+            self.cloud.attachments.get(project_id, attachment_id))})
 
     def attachment_update(self, request, request_id, project_id, attachment_id):
         self._cinder(request, request_id, project_id, 'attachment.update')
+        before = self.cloud.attachments.get(project_id, attachment_id)['attach_status']
         attachment = self.cloud.attachments.update(project_id, attachment_id,
                                                    self._element(request, 'attachment'))
-        return self._ok(request, request_id, {'attachment': attachment})
+        # As Cinder: the answer carries the status from before the update.
+        view = self._public_attachment(attachment)
+        view['status'] = before
+        return self._ok(request, request_id, {'attachment': view})
 
     def attachment_action(self, request, request_id, project_id, attachment_id):
         self._cinder(request, request_id, project_id, 'attachment.complete')

@@ -111,9 +111,11 @@ class Attachments:
 
     def delete(self, project_id, attachment_id, is_service):
         attachment = self.get(project_id, attachment_id)
-        if attachment['attach_status'] == 'attached' and not is_service:
-            # Real Cinder asks Nova about the instance and fails without a
-            # service token (see platform-facts.md).
+        if attachment.get('instance') and attachment.get('connection_info') and \
+                not is_service:
+            # Real Cinder asks Nova about a connected attachment (one with
+            # connection_info) unless the caller is a service; with no Nova
+            # endpoint that is a 500 (see platform-facts.md).
             raise CinderError(500, 'The server has either erred or is incapable of '
                               'performing the requested operation.')
         self.store.delete('attachments', attachment_id)
@@ -130,7 +132,7 @@ class Attachments:
     def _reserve(self, volume, body):
         if volume['status'] not in ('available',) and not volume['multiattach']:
             raise CinderError(400, 'Invalid volume: Volume status must be available to '
-                              'reserve.')
+                              f"reserve, but the status is {volume['status']}.")
         self.cinder.set_status(volume['id'], 'attaching')
 
     def _unreserve(self, volume, body):

@@ -58,6 +58,17 @@ def sparse_copy(source, dest):
                    capture_output=True)
 
 
+def _size_message(size):
+    """Cinder's JSON-schema refusal of a volume size."""
+    if size is None:
+        return "Invalid input received: 'size' parameter is required"
+    if isinstance(size, int) and not isinstance(size, bool):
+        return (f'Invalid input for field/attribute size. Value: {size}. '
+                f'{size} is less than the minimum of 1')
+    return (f'Invalid input for field/attribute size. Value: {size}. '
+            f"{size!r} does not match '^[0-9]+$'")
+
+
 def not_found(kind, ident):
     return CinderError(404, f'{kind} {ident} could not be found.')
 
@@ -138,14 +149,22 @@ class Cinder:
             result.append(volume)
         return result
 
+    def quota(self, project_id):
+        return self.store.get('quotas', project_id) or \
+            dict(self.store.get('quotas', 'default'), id=project_id)
+
+    def set_quota(self, project_id, **limits):
+        with self.store.lock:
+            return self.store.put('quotas', dict(self.quota(project_id), **limits))
+
     def _check_quota(self, project_id, size):
-        quota = self.store.get('quotas', project_id) or self.store.get('quotas', 'default')
+        quota = self.quota(project_id)
         volumes = self.list_volumes(project_id, {})
-        if len(volumes) + 1 > quota['volumes']:
+        if quota['volumes'] >= 0 and len(volumes) + 1 > quota['volumes']:
             raise CinderError(413, 'VolumeLimitExceeded: Maximum number of volumes '
                               f"allowed ({quota['volumes']}) exceeded for quota 'volumes'.")
         used = sum(v['size'] for v in volumes)
-        if used + size > quota['gigabytes']:
+        if quota['gigabytes'] >= 0 and used + size > quota['gigabytes']:
             raise CinderError(413, 'VolumeSizeExceedsAvailableQuota: Requested volume or '
                               f'snapshot exceeds allowed gigabytes quota. Requested {size}G, '
                               f"quota is {quota['gigabytes']}G and {used}G has been consumed.")
@@ -183,9 +202,7 @@ class Cinder:
             if isinstance(spec.get('size'), bool) or size <= 0:
                 raise ValueError
         except (TypeError, ValueError):
-            raise CinderError(400, "Invalid input received: 'size' parameter must be "
-                              'between 1 and 2147483647' if size is not None else
-                              "Invalid input received: 'size' parameter is required")
+            raise CinderError(400, _size_message(size))
         if image is not None:
             image_gb = -(-int(image.get('size') or 0) // GiB)
             if image_gb > size:
@@ -252,7 +269,8 @@ class Cinder:
                         k: str(image.get(k)) for k in
                         ('checksum', 'container_format', 'disk_format', 'min_disk',
                          'min_ram', 'size')} | {'image_id': image['id'],
-                                                'image_name': image.get('name', '')}
+                                                'image_name': image.get('name', ''),
+                                                'signature_verified': 'False'}
                 with self.store.lock:
                     current = self.store.get('volumes', volume_id)
                     if current and current['status'] in ('creating', 'downloading'):

@@ -7,6 +7,7 @@ Each test works in a fresh project, so the shared real Cinder needs no cleanup
 between tests and quotas start from the defaults.
 """
 
+import tempfile
 import time
 import uuid
 
@@ -45,10 +46,11 @@ IMAGE_METADATA_KEYS = {'checksum', 'container_format', 'disk_format', 'image_id'
 class Target:
     """One Cinder under test, reached through a noauth CloudRef."""
 
-    def __init__(self, name, cinder_url, glance_url, root_url):
+    def __init__(self, name, cinder_url, glance_cloud, root_url):
         self.name = name
         self.cinder_url = cinder_url
-        self.glance_url = glance_url
+        self.glance_cloud = glance_cloud        # the embedded cloud serving Glance
+        self.glance_url = f'{glance_cloud.url}/image'
         self.root_url = root_url
         self.project_id = uuid.uuid4().hex          # a fresh project per test
         self.clients = clients_module.Clients(self.ref())
@@ -110,10 +112,9 @@ class Target:
 def target(request):
     if request.param == 'embedded':
         cloud = request.getfixturevalue('embedded_cloud')
-        return Target('embedded', f'{cloud.url}/volume', f'{cloud.url}/image',
-                      f'{cloud.url}/volume/')
+        return Target('embedded', f'{cloud.url}/volume', cloud, f'{cloud.url}/volume/')
     real = request.getfixturevalue('real_cinder')
-    return Target('real', real.url, real.glance_url, f'{real.url}/')
+    return Target('real', real.url, real.glance_cloud, f'{real.url}/')
 
 
 # --- discovery ----------------------------------------------------------------------
@@ -186,10 +187,9 @@ def test_missing_snapshot_is_404_item_not_found(target):
 
 
 def test_size_zero_is_400(target):
-    status, body = target.http('POST', '/volumes', {'volume': {'size': 0}})
-    assert status == 400
-    assert list(body) == ['badRequest'] and body['badRequest']['code'] == 400
-    assert "'size'" in body['badRequest']['message']
+    assert target.http('POST', '/volumes', {'volume': {'size': 0}}) == (
+        400, {'badRequest': {'code': 400, 'message': 'Invalid input for field/attribute '
+                             'size. Value: 0. 0 is less than the minimum of 1'}})
 
 
 def test_missing_volume_is_404(target):
@@ -249,9 +249,10 @@ def test_attachment_with_connector_then_complete(target):
     attachment = _attachment(target, vid, instance, dict(CONNECTOR, mountpoint='/dev/vdb'))
     assert attachment['status'] == 'reserved'
     assert attachment['instance'] == instance and attachment['volume_id'] == vid
-    info = attachment['connection_info']
-    assert isinstance(info['driver_volume_type'], str) and isinstance(info['data'], dict)
+    _assert_flat_connection_info(attachment)
     assert target.volume(vid)['status'] == 'attaching'
+    status, shown = target.http('GET', f"/attachments/{attachment['id']}", version='3.44')
+    assert shown['attachment']['status'] == 'attaching'
     status, _body = target.http('POST', f"/attachments/{attachment['id']}/action",
                                 {'os-complete': None}, version='3.44')
     assert status == 204
@@ -274,20 +275,44 @@ def test_attachment_with_connector_then_complete(target):
     assert (volume['status'], volume['attachments']) == ('available', [])
 
 
+def _assert_flat_connection_info(attachment):
+    """The attachments API returns connection_info flat: the driver's data with
+    driver_volume_type and attachment_id merged in (no 'data' key)."""
+    info = attachment['connection_info']
+    assert info['driver_volume_type'] == 'local' and 'data' not in info
+    assert info['attachment_id'] == attachment['id']
+    assert info['device_path']
+
+
 def test_attachment_without_connector_reserves(target):
     vid = target.available_volume()['id']
     attachment = _attachment(target, vid, str(uuid.uuid4()))
     assert attachment['status'] == 'reserved'
     assert not attachment['connection_info']
     assert target.volume(vid)['status'] == 'reserved'
+    # No connection yet: a plain user may delete it.
+    status, _body = target.http('DELETE', f"/attachments/{attachment['id']}", version='3.44')
+    assert status == 200
+    assert target.volume(vid)['status'] == 'available'
+
+
+def test_attachment_update_with_connector(target):
+    vid = target.available_volume()['id']
+    attachment = _attachment(target, vid, str(uuid.uuid4()))
     status, body = target.http('PUT', f"/attachments/{attachment['id']}",
                                {'attachment': {'connector': CONNECTOR}}, version='3.44')
     assert status == 200, body
-    assert body['attachment']['connection_info']['driver_volume_type']
+    # The answer shows the attachment as it was; it is "attaching" from now on.
+    assert body['attachment']['status'] == 'reserved'
+    _assert_flat_connection_info(body['attachment'])
     assert target.volume(vid)['status'] == 'attaching'
-    # Not attached yet: a plain user may delete it.
-    status, _body = target.http('DELETE', f"/attachments/{attachment['id']}", version='3.44')
-    assert status == 200
+    status, shown = target.http('GET', f"/attachments/{attachment['id']}", version='3.44')
+    assert shown['attachment']['status'] == 'attaching'
+    # Connected (connection_info) though not complete: Cinder asks Nova for a
+    # plain user's delete; a service's delete goes through.
+    url = f"/attachments/{attachment['id']}"
+    assert target.http('DELETE', url, version='3.44')[0] == 500
+    assert target.http('DELETE', url, version='3.44', service=True)[0] == 200
     assert target.volume(vid)['status'] == 'available'
 
 
@@ -344,32 +369,11 @@ def test_volume_smaller_than_image_min_disk_is_400(target):
 
 
 def _image_with_min_disk(target, min_disk):
-    """Register an image with ``min_disk`` in the embedded Glance the target uses."""
-    import os
-    import tempfile
-    glance_root = target.glance_url.rsplit('/image', 1)[0]
-    cloud = _GLANCES[glance_root]
+    """Register an image with ``min_disk`` in the Glance the target uses."""
     image_id = str(uuid.uuid4())
-    with tempfile.NamedTemporaryFile(suffix='.raw', delete=False) as stream:
+    with tempfile.NamedTemporaryFile(suffix='.raw') as stream:
         stream.write(b'\0' * 4096)
-    try:
-        cloud.glance.register(image_id, f'min-disk-{min_disk}', stream.name, 'raw',
-                              min_disk=min_disk)
-    finally:
-        os.unlink(stream.name)
+        stream.flush()
+        target.glance_cloud.glance.register(image_id, f'min-disk-{min_disk}', stream.name,
+                                            'raw', min_disk=min_disk)
     return image_id
-
-
-_GLANCES = {}
-
-
-@pytest.fixture(autouse=True)
-def _remember_glance(request, target):
-    """Map each target's Glance URL to the embedded cloud object serving it."""
-    if target.name == 'embedded':
-        cloud = request.getfixturevalue('embedded_cloud')
-    else:
-        cloud = request.getfixturevalue('real_cinder').glance_cloud
-    _GLANCES[cloud.url] = cloud
-    yield
-    _GLANCES.pop(cloud.url, None)
