@@ -24,7 +24,9 @@ from blockflow import persistence
 from blockflow import secrets
 
 LOG = logging.getLogger('blockflow.engine')
-DEFAULT_WORKERS = 64
+# Waiting devices hold a worker each (TaskFlow tasks are threads); threads start
+# only when used, so a large cap costs nothing for small boots.
+DEFAULT_WORKERS = 512
 _EXECUTOR = None
 _EXECUTOR_LOCK = threading.Lock()
 

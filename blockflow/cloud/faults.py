@@ -17,6 +17,8 @@ PROFILES = {
     'bench': {'create_base_s': 1.0, 'create_per_gib_s': 0.1, 'call_s': 0.02,
               'attach_s': 0.1},
 }
+# Where a backend exports the volume to the host: the calls the model's attach latency applies to.
+CONNECT_OPS = frozenset({'attachment.update', 'volume.action.os-initialize_connection'})
 DEFAULT_PROFILE = {'create_base_s': 0.1, 'create_per_gib_s': 0.0, 'call_s': 0.0,
                    'attach_s': 0.0, 'delete_s': 0.0}
 
@@ -77,6 +79,8 @@ class Faults:
         with self._lock:
             self._counters[op] += 1
             delay = self.latency.get('call_s', 0.0)
+            if op in CONNECT_OPS:
+                delay += self.latency.get('attach_s', 0.0)
             fault = None
             for rule in self._rules:
                 if rule['op'] == op and rule['times'] > 0:

@@ -3,7 +3,11 @@
 import json
 import os
 import sqlite3
+import collections
 import threading
+import time
+
+STATUS_LOG_LENGTH = 100_000
 
 
 class Store:
@@ -13,6 +17,9 @@ class Store:
         os.makedirs(state_dir, mode=0o700, exist_ok=True)
         self.state_dir = state_dir
         self._lock = threading.RLock()
+        # (wall time, kind, id, new status) of every status change, newest last:
+        # what benchmarks measure poll lag against.
+        self.status_log = collections.deque(maxlen=STATUS_LOG_LENGTH)
         self._db = sqlite3.connect(os.path.join(state_dir, 'cloud.sqlite'),
                                    check_same_thread=False, isolation_level=None)
         self._db.execute('PRAGMA journal_mode=WAL')
@@ -50,6 +57,8 @@ class Store:
             doc = self.get(kind, ident)
             if doc is None:
                 return None
+            if 'status' in changes and changes['status'] != doc.get('status'):
+                self.status_log.append((time.time(), kind, ident, changes['status']))
             doc.update(changes)
             return self.put(kind, doc)
 
