@@ -11,7 +11,7 @@ EXAMPLE ?= examples/all-kinds.json
 CATALOG ?= examples/catalog.json
 PYTEST_ARGS ?=
 
-.PHONY: all install bindep run test test-quick bench clean
+.PHONY: all install bindep cinder-venv run test test-quick bench clean
 
 all: install
 
@@ -41,11 +41,15 @@ run: install
 	$(BIN)/blockflow plan $(EXAMPLE) --catalog $(CATALOG)
 	$(BIN)/blockflow boot $(EXAMPLE)
 
-test: install
+# Real Cinder 29 (pinned in install.sh) in its own venv, for the conformance tests (tests/conformance).
+cinder-venv: $(BIN)/python
+	PYTHON=$(PYTHON) sh tools/realcinder/install.sh $(VENV)-cinder
+
+test: install cinder-venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/boot_bench.py --quick
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) $(VENV)-cinder build dist *.egg-info .pytest_cache

@@ -22,7 +22,8 @@ class Store:
         self.status_log = collections.deque(maxlen=STATUS_LOG_LENGTH)
         self._db = sqlite3.connect(os.path.join(state_dir, 'cloud.sqlite'),
                                    check_same_thread=False, isolation_level=None)
-        self._db.execute('PRAGMA journal_mode=WAL')
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute('CREATE TABLE IF NOT EXISTS objects ('
                          'kind TEXT, id TEXT, body TEXT, PRIMARY KEY (kind, id))')
 

@@ -4,11 +4,23 @@ import functools
 import os
 import platform
 import socket
+import threading
+
+_PROBE_LOCK = threading.Lock()
+
+
+def connector_properties():
+    """os-brick's get_connector_properties, probed once per process.
+
+    The probe runs external commands (iscsi, nvme, ...) for about half a
+    second; parallel devices asking at once must not each run it.
+    """
+    with _PROBE_LOCK:
+        return dict(_probe())
 
 
 @functools.lru_cache(maxsize=1)
-def connector_properties():
-    """os-brick's get_connector_properties, privsep in-process when root."""
+def _probe():
     try:
         from os_brick.initiator import connector
         from os_brick import privileged

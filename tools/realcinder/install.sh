@@ -19,7 +19,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/pip" install --quiet --upgrade pip
 # fixtures: cinder.tests.fake_driver imports a test module that needs it.
-"$VENV/bin/pip" install --quiet cinder python-cinderclient fixtures
+"$VENV/bin/pip" install --quiet "cinder==29.0.0" "python-cinderclient==9.10.0" fixtures
 # Fail here (not in a test) if the install is unusable.
 "$VENV/bin/python" -c 'import cinder.tests.fake_driver, cinderclient.contrib.noauth' >/dev/null 2>&1 || {
     echo "install.sh: cinder installed but cinder.tests.fake_driver does not import" >&2
