@@ -223,6 +223,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--quick', action='store_true')
     parser.add_argument('--json', action='store_true', help='one JSON line per result')
+    parser.add_argument('--sizes', help='devices per instance to run, e.g. 64,256')
+    parser.add_argument('--fleets', help='instance counts (4 devices each) to run, e.g. 10,50')
     parser.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
     parser.add_argument('--cloud-url', help=argparse.SUPPRESS)
     parser.add_argument('--instances', type=int, default=1, help=argparse.SUPPRESS)
@@ -238,6 +240,10 @@ def main():
 
     sizes = [1, 4, 16] if args.quick else [1, 4, 16, 64, 256]
     fleets = [1, 10] if args.quick else [1, 10, 50]
+    if args.sizes:
+        sizes = [int(n) for n in args.sizes.split(',')]
+    if args.fleets:
+        fleets = [int(m) for m in args.fleets.split(',')]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         cloud = EmbeddedCloud(f'{tmp}/cloud', latency_profile='bench').start()

@@ -64,11 +64,26 @@ def _only_flow(tmp_path):
     return json.loads(listing.stdout)['flows'][0]['flow_id']
 
 
+def _assert_completed_exactly_once(cloud, tmp_path, instance_uuid):
+    volumes, attachments, stuck = _state(cloud, instance_uuid)
+    devices = sorted(v.metadata['blockflow_device'] for v in volumes)
+    assert devices == sorted(CREATED_DEVICES)          # exactly one each, no duplicate
+    assert all(v.status == 'in-use' for v in volumes)
+    assert len(attachments) == len(VOLUME_DEVICES)
+    assert stuck == []
+    files = sorted(p.name for p in (tmp_path / 'instances' / instance_uuid).iterdir())
+    assert files == ['disk.eph0', 'disk.swap']         # no half-made .part file
+    listing = _blockflow(['list', '-f', 'json', '--connection',
+                          f'sqlite:///{tmp_path}/flows.sqlite'], _env(tmp_path))
+    flows = json.loads(listing.stdout)['flows']
+    assert flows[0]['state'] == 'SUCCESS' and flows[0]['devices_done'] == 6
+
+
+# Crashes before and after a step, and inside the first creation (whose crashed
+# flow is also drawn); inside every other step is covered per device below.
 CRASHES = [
     'inside:vdf-create-volume', 'before:vdf-create-volume', 'after:vdf-create-volume',
-    'inside:vde-wait-available', 'inside:vdd-reserve', 'after:vdd-reserve',
-    'inside:vdf-initialize-connection', 'inside:vdf-hypervisor-attach',
-    'inside:vdf-os-attach', 'inside:vdb-create-local-disk', 'inside:vdc-record-device',
+    'after:vdd-reserve', 'before:vdf-hypervisor-attach', 'after:vdb-create-local-disk',
 ]
 
 
@@ -90,18 +105,7 @@ def test_crash_then_resume_completes_exactly_once(embedded_cloud_process, tmp_pa
                           f'sqlite:///{tmp_path}/flows.sqlite', '--quiet'], _env(tmp_path))
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr[-2000:]
     assert 'SUCCESS' in resumed.stdout
-    volumes, attachments, stuck = _state(embedded_cloud_process, instance_uuid)
-    devices = sorted(v.metadata['blockflow_device'] for v in volumes)
-    assert devices == sorted(CREATED_DEVICES)          # exactly one each, no duplicate
-    assert all(v.status == 'in-use' for v in volumes)
-    assert len(attachments) == len(VOLUME_DEVICES)
-    assert stuck == []
-    files = sorted(p.name for p in (tmp_path / 'instances' / instance_uuid).iterdir())
-    assert files == ['disk.eph0', 'disk.swap']         # no half-made .part file
-    listing = _blockflow(['list', '-f', 'json', '--connection',
-                          f'sqlite:///{tmp_path}/flows.sqlite'], _env(tmp_path))
-    flows = json.loads(listing.stdout)['flows']
-    assert flows[0]['state'] == 'SUCCESS' and flows[0]['devices_done'] == 6
+    _assert_completed_exactly_once(embedded_cloud_process, tmp_path, instance_uuid)
 
 
 def test_crash_during_revert_then_resume_finishes_the_revert(embedded_cloud_process,
@@ -122,3 +126,33 @@ def test_crash_during_revert_then_resume_finishes_the_revert(embedded_cloud_proc
     assert volumes == [] and attachments == [] and stuck == []
     user = _cinder(embedded_cloud_process).volumes.get('56494430-5460-4582-a3d0-e22cb4ef0cd2')
     assert user.status == 'available'
+
+
+# Every step of every kind: the process dies inside the step (side effect done,
+# result not saved) once per device that has the step, resuming after each crash.
+EVERY_STEP = ['get-image', 'get-snapshot', 'get-volume', 'create-volume', 'wait-available',
+              'reserve', 'initialize-connection', 'hypervisor-attach', 'os-attach',
+              'create-local-disk', 'record-device']
+
+
+@pytest.mark.parametrize('step', EVERY_STEP)
+def test_crash_inside_every_device_at_a_step(embedded_cloud_process, tmp_path, step):
+    instance_uuid = str(uuid.uuid4())
+    env = _env(tmp_path, f'inside:*-{step}')
+    crash_log = tmp_path / 'crashed-atoms'
+    env[crashpoints.ONCE_ENV] = str(crash_log)
+    run = _blockflow(_boot_args(embedded_cloud_process, tmp_path, instance_uuid), env)
+    runs = 1
+    while run.returncode == crashpoints.CRASH_EXIT_CODE and runs < 10:
+        run = _blockflow(['resume', '--all', '--connection',
+                          f'sqlite:///{tmp_path}/flows.sqlite', '--quiet'], env)
+        runs += 1
+    assert run.returncode == 0, run.stdout + run.stderr[-2000:]
+    crashed = crash_log.read_text().split()
+    shown = _blockflow(['show', _only_flow(tmp_path), '-f', 'json', '--connection',
+                        f'sqlite:///{tmp_path}/flows.sqlite'], _env(tmp_path))
+    atoms = [a['atom'] for steps in json.loads(shown.stdout)['devices'].values()
+             for a in steps if a['step'] == step]
+    # Each device with this step died there once, and every crash was resumed.
+    assert sorted(crashed) == sorted(atoms) and len(crashed) == runs - 1
+    _assert_completed_exactly_once(embedded_cloud_process, tmp_path, instance_uuid)
