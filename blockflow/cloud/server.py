@@ -83,6 +83,7 @@ class EmbeddedCloud:
         self._server.stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.cinder.stop()
         self.store.close()
 
     def __enter__(self):

@@ -17,6 +17,7 @@ class Store:
         os.makedirs(state_dir, mode=0o700, exist_ok=True)
         self.state_dir = state_dir
         self._lock = threading.RLock()
+        self._closed = False
         # (wall time, kind, id, new status) of every status change, newest last:
         # what benchmarks measure poll lag against.
         self.status_log = collections.deque(maxlen=STATUS_LOG_LENGTH)
@@ -63,6 +64,11 @@ class Store:
             doc.update(changes)
             return self.put(kind, doc)
 
+    @property
+    def closed(self):
+        return self._closed
+
     def close(self):
         with self._lock:
+            self._closed = True
             self._db.close()

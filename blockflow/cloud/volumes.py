@@ -83,6 +83,11 @@ class Cinder:
         self._timers = []
         self._seed()
 
+    def stop(self):
+        """Cancel pending state changes: the cloud is going away."""
+        for timer in self._timers:
+            timer.cancel()
+
     # --- catalog data -------------------------------------------------------
     def _seed(self):
         if self.store.list('types'):
@@ -258,6 +263,8 @@ class Cinder:
         delay = self.faults.creation_delay(volume['size'])
 
         def finish():
+            if self.store.closed:
+                return
             try:
                 self._materialise(volume_id, snapshot, image, source_volume, backup)
                 failed = volume['name'] in self.faults.volumes_end_in_error
@@ -276,7 +283,8 @@ class Cinder:
                     if current and current['status'] in ('creating', 'downloading'):
                         self.store.update('volumes', volume_id, **changes)
             except Exception:  # the volume ends in error, as Cinder's would
-                self.store.update('volumes', volume_id, status='error')
+                if not self.store.closed:   # not when the cloud was stopped meanwhile
+                    self.store.update('volumes', volume_id, status='error')
 
         if image is not None:
             self.store.update('volumes', volume_id, status='creating')
