@@ -23,13 +23,18 @@ class BootOptions:
     start: bool = False
     microversion: str | None = None
     enable_backup_source: bool = False
+    # Nova's deployment settings for the checks (validation.catalog.DEFAULT_CONFIG
+    # keys); None: from the loaded oslo.config files.
+    config: dict | None = None
 
 
 def plan_for(body, options):
+    from blockflow import conf
     from blockflow.cloud_catalog import CloudCatalog
     from blockflow.validation import pipeline
     clients = clients_module.Clients(options.cloud_ref)
-    return pipeline.validate(body, options.microversion, CloudCatalog(clients),
+    config = options.config if options.config is not None else conf.validation_config()
+    return pipeline.validate(body, options.microversion, CloudCatalog(clients, config=config),
                              options.enable_backup_source)
 
 

@@ -8,6 +8,7 @@ Nova's do; Cinder refuses a plain user's delete of an attached attachment.
 from cinderclient import exceptions as cinder_exc
 from os_brick.initiator import utils as brick_utils
 
+from blockflow import exceptions
 from blockflow import secrets
 from blockflow.hypervisor import connectors
 from tasks.base import BlockflowTask
@@ -35,10 +36,12 @@ class _AttachTask(BlockflowTask):
 
 
 class ReserveVolume(_AttachTask):
-    """Reserve the volume for the instance.
+    """Reserve the volume for the instance, after Nova's availability-zone check
+    when the plan pins the zone (cross_az_attach = False).
     Reversion strategy: delete the attachment (as a service) / os-unreserve."""
 
-    def execute(self, instance_uuid, volume_id):
+    def execute(self, instance_uuid, device, volume_id):
+        self._check_availability_zone(instance_uuid, device, volume_id)
         if self.attach_api == LEGACY:
             volume = self.cinder().volumes.get(volume_id)
             if volume.status == 'available':
@@ -48,6 +51,16 @@ class ReserveVolume(_AttachTask):
         if mine:
             return mine[0].id
         return self.cinder().attachments.create(volume_id, None, instance_uuid)['id']
+
+    def _check_availability_zone(self, instance_uuid, device, volume_id):
+        zone = device.get('availability_zone')
+        if not zone:
+            return
+        volume_zone = getattr(self.cinder().volumes.get(volume_id), 'availability_zone', None)
+        if volume_zone != zone:
+            raise exceptions.InvalidVolume(reason=(
+                f'Instance {instance_uuid} and volume {volume_id} are not in the same '
+                f'availability_zone. Instance is in {zone}. Volume is in {volume_zone}'))
 
     def revert(self, result, instance_uuid, volume_id, **kwargs):
         if not self.produced(result):
@@ -85,6 +98,9 @@ class InitializeConnection(_AttachTask):
                     attachment_id, connector).connection_info
         info = dict(info)
         info['serial'] = volume_id
+        if getattr(volume, 'multiattach', False):
+            # As Nova does: the disk is then marked <shareable/> for libvirt.
+            info['multiattach'] = True
         return secrets.for_storage(info)
 
     def revert(self, result, volume_id, attachment_id, **kwargs):

@@ -82,6 +82,8 @@ class CreateVolume(BlockflowTask):
             kwargs['imageRef'] = device['image_id']
         if device.get('backup_id'):
             kwargs['backup_id'] = device['backup_id']
+        if device.get('availability_zone'):
+            kwargs['availability_zone'] = device['availability_zone']
         volume = cinder.volumes.create(size, **kwargs)
         return volume.id
 

@@ -20,3 +20,11 @@ def list_opts():
     for area in _AREAS:
         opts.extend(area.list_opts())
     return opts
+
+
+def validation_config(conf=CONF):
+    """The deployment settings Nova's checks honour, from the loaded configuration."""
+    return {'max_local_block_devices': conf.compute.max_local_block_devices,
+            'max_disk_devices_to_attach': conf.compute.max_disk_devices_to_attach,
+            'cross_az_attach': conf.cinder.cross_az_attach,
+            'default_availability_zone': conf.blockflow.default_availability_zone}

@@ -51,6 +51,8 @@ class DiskConfigBuilder(abc.ABC):
         ET.SubElement(disk, 'target', dev=target.dev, bus=target.bus)
         if target.serial:
             ET.SubElement(disk, 'serial').text = target.serial
+        if connection_info.get('multiattach'):
+            ET.SubElement(disk, 'shareable')
         if target.boot_order is not None:
             ET.SubElement(disk, 'boot', order=str(target.boot_order))
         return ET.tostring(disk, encoding='unicode')

@@ -92,6 +92,9 @@ def validate(body, microversion=None, catalog=None, enable_backup_source=False):
     root_name, bdms = naming.assign_device_names(
         bdms, image_meta=image_meta,
         max_disk_devices=int(config.get('max_disk_devices_to_attach', -1)))
+    pinned_az = None
+    if catalog is not None and not config.get('cross_az_attach', True):
+        pinned_az = instance_az or config.get('default_availability_zone', 'nova')
     devices = []
     for bdm in bdms:
         spec = kinds.classify(bdm)
@@ -101,6 +104,10 @@ def validate(body, microversion=None, catalog=None, enable_backup_source=False):
                         f'{bdm.get("destination_type")} is not a valid combination.')
         device = {k: v for k, v in bdm.items() if k not in _HIDDEN}
         device['kind'] = spec.kind.value
+        if pinned_az and device.get('destination_type') == 'volume':
+            # Nova with cross_az_attach=False creates volumes in the instance's
+            # zone and checks the zone again when it attaches.
+            device['availability_zone'] = pinned_az
         devices.append(device)
     return Plan(root_device_name=root_name, devices=devices,
                 instance_az=instance_az, request=request, flavor=flavor)
