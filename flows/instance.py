@@ -14,6 +14,10 @@ from flows import device as device_flows
 from tasks import hypervisor as hv_tasks
 
 DOMAIN_GROUP = 'domain'
+# TaskFlow's compiler merges a flow's children one by one into a copy of the
+# graph so far, which is quadratic in the number of children; devices are
+# therefore grouped (all groups and devices still run in parallel).
+DEVICES_PER_GROUP = 16
 
 
 def create_boot_flow(instance_uuid, devices, flavor, cloud_ref, libvirt_uri, attach_api,
@@ -28,8 +32,14 @@ def create_boot_flow(instance_uuid, devices, flavor, cloud_ref, libvirt_uri, att
         hypervisor, name=f'{instance_uuid}-{DOMAIN_GROUP}-define',
         inject={'instance_uuid': instance_uuid, 'flavor': flavor or {}}))
     parallel = unordered_flow.Flow(f'{instance_uuid}-devices')
-    for device in devices:
-        parallel.add(builder.build(device))
+    if len(devices) <= DEVICES_PER_GROUP:
+        parallel.add(*[builder.build(device) for device in devices])
+    else:
+        for start_at in range(0, len(devices), DEVICES_PER_GROUP):
+            group = unordered_flow.Flow(f'{instance_uuid}-devices-{start_at // DEVICES_PER_GROUP}')
+            group.add(*[builder.build(device)
+                        for device in devices[start_at:start_at + DEVICES_PER_GROUP]])
+            parallel.add(group)
     root.add(parallel)
     root.add(hv_tasks.StartDomain(
         hypervisor, name=f'{instance_uuid}-{DOMAIN_GROUP}-start',

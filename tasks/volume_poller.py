@@ -1,27 +1,51 @@
 """One status poll for all the volumes a process is waiting on.
 
 Nova asks Cinder about each volume on its own every 3 s. Here every waiting
-WaitForVolume registers with a per-cloud poller whose single thread lists the
-volumes blockflow manages once per interval (filtered by metadata) and wakes
-each waiter whose volume left ``creating``/``downloading``. Cinder sees one
-list call per interval however many devices are waiting.
+WaitForVolume registers with a per-cloud poller whose single thread asks
+Cinder once per interval, for all waiters together, which of blockflow's
+volumes changed since the last answer: a detailed list filtered by metadata
+and ``updated_at=gte:<time>`` (Cinder's time-comparison filter, microversion
+3.60). The answer holds only recent transitions, so neither the number of
+calls nor their size grows with the number of devices or with the volumes
+blockflow made earlier. The cursor is Cinder's own ``updated_at``, so the
+client's clock only matters for the first look-back.
+
+A waiter its list never mentions (a volume that changed long before, say
+after a resume) is asked about with one GET after UNSEEN_GET_AFTER_S, and
+again at that pace. Clouds older than 3.60 get the metadata-filtered list.
 
 The interval is short (50 ms) so a boot moves on within tens of milliseconds
-of a volume becoming available; a single list per interval keeps that cheap.
-Once every waiter has waited FAST_WINDOW_S (image downloads, a slow
-backend) the interval doubles per poll up to MAX_INTERVAL_S.
+of a volume becoming available. Once every waiter has waited FAST_WINDOW_S
+(image downloads, a slow backend) the interval doubles per poll up to
+MAX_INTERVAL_S.
 """
 
+import datetime
 import threading
 import time
+
+from cinderclient import exceptions as cinder_exc
 
 MANAGED_KEY = 'blockflow_managed'
 POLL_INTERVAL_S = 0.05
 FAST_WINDOW_S = 30.0
 MAX_INTERVAL_S = 1.0
+UNSEEN_GET_AFTER_S = 5.0
+TIME_FILTER_VERSION = '3.60'
+# Rows are stamped before they commit, so a later commit can carry an earlier
+# time: the next poll looks back this far behind the newest stamp it saw.
+CURSOR_MARGIN = datetime.timedelta(seconds=1)
+FIRST_LOOK_BACK = datetime.timedelta(seconds=30)
+WAITING_STATES = ('creating', 'downloading')
 _POLLERS = {}
 _POLLERS_LOCK = threading.Lock()
-WAITING_STATES = ('creating', 'downloading')
+
+
+def _parse_time(value):
+    if not value:
+        return None
+    stamp = datetime.datetime.fromisoformat(value.replace('Z', '+00:00'))
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=datetime.timezone.utc)
 
 
 class _Waiter:
@@ -37,7 +61,10 @@ class VolumePoller:
         self._lock = threading.Lock()
         self._waiters = {}
         self._since = {}        # volume id -> when its first waiter arrived
+        self._asked = {}        # volume id -> when it was last GET on its own
         self._thread = None
+        self._cursor = None     # newest updated_at Cinder has shown us
+        self._time_filter = True
         self.polls = 0
 
     def wait(self, volume_id, timeout):
@@ -58,7 +85,7 @@ class VolumePoller:
                     if not waiters:
                         self._waiters.pop(volume_id, None)
                         self._since.pop(volume_id, None)
-            return waiter.status
+                        self._asked.pop(volume_id, None)
         return waiter.status
 
     def next_interval(self, current):
@@ -69,6 +96,47 @@ class VolumePoller:
             return self.interval
         return min(MAX_INTERVAL_S, current * 2)
 
+    def changed_volumes(self):
+        """One list call: blockflow's volumes that changed lately, as {id: status}."""
+        search = {'metadata': {MANAGED_KEY: 'true'}}
+        if self._time_filter:
+            look_from = (self._cursor - CURSOR_MARGIN if self._cursor else
+                         datetime.datetime.now(datetime.timezone.utc) - FIRST_LOOK_BACK)
+            search['updated_at'] = 'gte:' + look_from.strftime('%Y-%m-%dT%H:%M:%S.%f')
+            try:
+                volumes = self.clients.cinder(TIME_FILTER_VERSION).volumes.list(
+                    search_opts=search)
+            except (cinder_exc.BadRequest, cinder_exc.UnsupportedVersion):
+                self._time_filter = False       # an older cloud: plain metadata filter
+                return self.changed_volumes()
+            stamps = [_parse_time(getattr(v, 'updated_at', None)) for v in volumes]
+            newest = max((s for s in stamps if s), default=None)
+            if newest and (self._cursor is None or newest > self._cursor):
+                self._cursor = newest
+        else:
+            volumes = self.clients.cinder().volumes.list(search_opts=search)
+        self.polls += 1
+        return {v.id: v.status for v in volumes}
+
+    def _unseen_statuses(self, wanted, seen):
+        """One GET per waiter the lists have not mentioned for a while."""
+        now = time.monotonic()
+        statuses = {}
+        for volume_id in wanted - set(seen):
+            with self._lock:
+                last = self._asked.get(volume_id) or self._since.get(volume_id, now)
+            if now - last < UNSEEN_GET_AFTER_S:
+                continue
+            with self._lock:
+                self._asked[volume_id] = now
+            try:
+                statuses[volume_id] = self.clients.cinder().volumes.get(volume_id).status
+            except cinder_exc.NotFound:
+                statuses[volume_id] = 'missing'
+            except Exception:       # asked again at the next pace
+                pass
+        return statuses
+
     def _run(self):
         interval = self.interval
         while True:
@@ -78,23 +146,16 @@ class VolumePoller:
                     return
                 wanted = set(self._waiters)
             try:
-                volumes = self.clients.cinder().volumes.list(
-                    search_opts={'metadata': {MANAGED_KEY: 'true'}})
-                statuses = {v.id: v.status for v in volumes if v.id in wanted}
-                self.polls += 1
+                statuses = {k: v for k, v in self.changed_volumes().items() if k in wanted}
             except Exception:       # a failed poll is retried next interval
                 statuses = {}
-            for volume_id in wanted - set(statuses):
-                # Not in the list (deleted, or not ours): ask for it directly.
-                try:
-                    statuses[volume_id] = self.clients.cinder().volumes.get(volume_id).status
-                except Exception:
-                    statuses[volume_id] = 'missing'
+            statuses.update(self._unseen_statuses(wanted, statuses))
             with self._lock:
                 for volume_id, status in statuses.items():
                     if status in WAITING_STATES:
                         continue
                     self._since.pop(volume_id, None)
+                    self._asked.pop(volume_id, None)
                     for waiter in self._waiters.pop(volume_id, []):
                         waiter.status = status
                         waiter.event.set()

@@ -14,6 +14,7 @@ import webob.dec
 
 from blockflow.cloud import glance
 from blockflow.cloud.faults import InjectedFault
+from blockflow.cloud import volumes as volumes_module
 from blockflow.cloud.volumes import CinderError
 
 MIN_VERSION = (3, 0)
@@ -281,6 +282,10 @@ class CloudApp:
             except ValueError:
                 raise CinderError(400, 'Invalid filter metadata')
             filters['metadata'] = meta
+        if self._version(request) >= (3, 60):
+            filters['times'] = {
+                field: volumes_module.parse_time_filter(field, request.GET[field])
+                for field in ('created_at', 'updated_at') if request.GET.get(field)}
         volumes = self.cloud.cinder.list_volumes(project_id, filters)
         return self._ok(request, request_id,
                         {'volumes': [self._public_volume(v, self._version(request))

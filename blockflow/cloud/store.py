@@ -4,10 +4,17 @@ import json
 import os
 import sqlite3
 import collections
+import datetime
 import threading
 import time
 
 STATUS_LOG_LENGTH = 100_000
+STAMPED_KINDS = ('volumes', 'snapshots', 'attachments')
+
+
+def utc_stamp():
+    """Cinder's timestamp format: UTC, microseconds, no zone suffix."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%f')
 
 
 class Store:
@@ -61,6 +68,9 @@ class Store:
                 return None
             if 'status' in changes and changes['status'] != doc.get('status'):
                 self.status_log.append((time.time(), kind, ident, changes['status']))
+            if kind in STAMPED_KINDS:
+                # Cinder stamps updated_at on every write of a row.
+                changes.setdefault('updated_at', utc_stamp())
             doc.update(changes)
             return self.put(kind, doc)
 

@@ -7,6 +7,7 @@ copied) and becomes ``available`` after the latency model's delay.
 
 import base64
 import datetime
+import operator
 import os
 import secrets as pysecrets
 import subprocess
@@ -44,6 +45,36 @@ class CinderError(Exception):
 
 def _now():
     return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%f')
+
+
+TIME_OPERATORS = {'gt': operator.gt, 'gte': operator.ge, 'eq': operator.eq,
+                  'neq': operator.ne, 'lt': operator.lt, 'lte': operator.le}
+
+
+def _as_utc(value):
+    stamp = datetime.datetime.fromisoformat(value.replace('Z', '+00:00'))
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=datetime.timezone.utc)
+
+
+def parse_time_filter(field, raw):
+    """Cinder's ``created_at``/``updated_at`` filter: ``op:time[,op:time]`` (3.60)."""
+    comparisons = []
+    for unit in raw.split(','):
+        op, _sep, when = unit.partition(':')
+        if op not in TIME_OPERATORS:
+            raise CinderError(400, f'Invalid {field} operator')
+        try:
+            comparisons.append((TIME_OPERATORS[op], _as_utc(when)))
+        except ValueError:
+            raise CinderError(400, f'Invalid {field} value: {when}')
+    return comparisons
+
+
+def _time_matches(value, comparisons):
+    if not value:
+        return False        # a row never updated has no time to compare (SQL NULL)
+    stamp = _as_utc(value)
+    return all(compare(stamp, when) for compare, when in comparisons)
 
 
 NOT_DELETABLE = ('Invalid volume: Volume status must be available or error or '
@@ -150,6 +181,9 @@ class Cinder:
                 continue
             wanted_meta = filters.get('metadata') or {}
             if any(volume['metadata'].get(k) != v for k, v in wanted_meta.items()):
+                continue
+            if not all(_time_matches(volume.get(field), comparisons)
+                       for field, comparisons in filters.get('times', {}).items()):
                 continue
             result.append(volume)
         return result

@@ -66,10 +66,21 @@ class LeanConnection(impl_sqlalchemy.Connection):
         self._write_lock = threading.RLock()
         self._written = {}      # atom uuid -> state part last written by us
         self._deferred = {}     # atom uuid -> full row values not yet written
+        self._atom_updates = {}
+
+    def _atom_update_statement(self, columns):
+        # Built once per column set: building a statement costs ten times its run.
+        statement = self._atom_updates.get(columns)
+        if statement is None:
+            atoms = self._tables.atomdetails
+            statement = (sa.update(atoms).where(atoms.c.uuid == sa.bindparam('match_uuid'))
+                         .values({column: sa.bindparam(column) for column in columns}))
+            self._atom_updates[columns] = statement
+        return statement
 
     def _update_atom_row(self, conn, uuid, values):
-        atoms = self._tables.atomdetails
-        result = conn.execute(sa.update(atoms).where(atoms.c.uuid == uuid).values(values))
+        statement = self._atom_update_statement(tuple(sorted(values)))
+        result = conn.execute(statement, dict(values, match_uuid=uuid))
         if result.rowcount == 0:
             raise tf_exc.NotFound(f"No atom details found with uuid '{uuid}'")
         self._written[uuid] = _state_part(values)

@@ -159,6 +159,23 @@ def test_volume_fields_follow_the_microversion(target, version):
     assert set(shown) == expected
 
 
+def test_list_filtered_by_updated_at_since_3_60(target):
+    """What blockflow's poller asks: only the volumes that changed since a time."""
+    first = target.available_volume(metadata={'conformance': 'times'})
+    stamp = first['updated_at']
+    assert stamp                                  # becoming available stamps the row
+    time.sleep(0.05)
+    second = target.available_volume(metadata={'conformance': 'times'})
+    query = '/volumes/detail?metadata={"conformance": "times"}&updated_at=gt:' + stamp
+    status, body = target.http('GET', query, version='3.60')
+    assert status == 200, body
+    assert [v['id'] for v in body['volumes']] == [second['id']]
+    status, body = target.http('GET', query.replace('gt:', 'gte:'), version='3.60')
+    assert sorted(v['id'] for v in body['volumes']) == sorted([first['id'], second['id']])
+    status, body = target.http('GET', query.replace('gt:', 'bogus:'), version='3.60')
+    assert status == 400
+
+
 def test_volume_from_snapshot(target):
     parent = target.available_volume(1)
     status, body = target.http('POST', '/snapshots', {'snapshot': {
