@@ -12,6 +12,7 @@ import uuid
 import sqlalchemy as sa
 
 from blockflow import secrets
+from blockflow.persistence import lean
 
 METADATA = sa.MetaData()
 BDM_TABLE = sa.Table(
@@ -53,7 +54,10 @@ def _engine(url):
     """One engine per database, its table created once (devices record in parallel)."""
     with _ENGINES_LOCK:
         if url not in _ENGINES:
-            engine = sa.create_engine(url)
+            # On sqlite, the same WAL settings as the flow state beside it: a
+            # record's commit must not fsync while holding the file's write lock.
+            engine = (lean.sqlite_engine(url) if lean.is_sqlite_file(url)
+                      else sa.create_engine(url))
             try:
                 METADATA.create_all(engine)
             except sa.exc.OperationalError as exc:

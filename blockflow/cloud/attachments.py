@@ -24,7 +24,8 @@ class Attachments:
 
     def list(self, project_id, filters):
         result = []
-        for attachment in self.store.list('attachments'):
+        for attachment in self.store.list(
+                'attachments', where=lambda a: a['project_id'] == project_id):
             if attachment['project_id'] != project_id:
                 continue
             if filters.get('volume_id') and attachment['volume_id'] != filters['volume_id']:
@@ -39,7 +40,7 @@ class Attachments:
         """Volume status and attachment list follow its attachments."""
         with self.store.lock:
             volume = self.store.get('volumes', volume_id)
-            mine = [a for a in self.store.list('attachments') if a['volume_id'] == volume_id]
+            mine = self.store.list('attachments', where=lambda a: a['volume_id'] == volume_id)
             statuses = {a['attach_status'] for a in mine}
             if 'attached' in statuses:
                 status, attach_status = 'in-use', 'attached'
@@ -66,8 +67,8 @@ class Attachments:
         if not spec.get('instance_uuid'):
             raise CinderError(400, 'Invalid input received: instance_uuid is required')
         with self.store.lock:
-            others = [a for a in self.store.list('attachments')
-                      if a['volume_id'] == volume['id']]
+            others = self.store.list('attachments',
+                                     where=lambda a: a['volume_id'] == volume['id'])
             allowed = ('available', 'downloading') if not volume['multiattach'] else \
                 ('available', 'in-use', 'downloading', 'reserved')
             if volume['status'] not in allowed or (others and not volume['multiattach']):

@@ -168,25 +168,19 @@ class Cinder:
         return volume
 
     def list_volumes(self, project_id, filters):
-        result = []
-        for volume in self.store.list('volumes'):
-            if volume['project_id'] != project_id:
-                continue
-            if filters.get('name') and volume['name'] != filters['name']:
-                continue
-            if filters.get('status') and volume['status'] != filters['status']:
-                continue
-            ids = filters.get('id')
-            if ids and volume['id'] not in ids:
-                continue
-            wanted_meta = filters.get('metadata') or {}
-            if any(volume['metadata'].get(k) != v for k, v in wanted_meta.items()):
-                continue
-            if not all(_time_matches(volume.get(field), comparisons)
-                       for field, comparisons in filters.get('times', {}).items()):
-                continue
-            result.append(volume)
-        return result
+        ids = filters.get('id')
+        wanted_meta = filters.get('metadata') or {}
+        times = filters.get('times', {})
+
+        def matches(volume):
+            return (volume['project_id'] == project_id
+                    and (not filters.get('name') or volume['name'] == filters['name'])
+                    and (not filters.get('status') or volume['status'] == filters['status'])
+                    and (not ids or volume['id'] in ids)
+                    and all(volume['metadata'].get(k) == v for k, v in wanted_meta.items())
+                    and all(_time_matches(volume.get(field), comparisons)
+                            for field, comparisons in times.items()))
+        return self.store.list('volumes', where=matches)
 
     def quota(self, project_id):
         return self.store.get('quotas', project_id) or \

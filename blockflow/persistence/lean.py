@@ -34,13 +34,13 @@ from taskflow.persistence.backends import impl_sqlalchemy
 SQLITE_BUSY_TIMEOUT_S = 30
 
 
-def _is_sqlite_file(url):
+def is_sqlite_file(url):
     parsed = sa.engine.url.make_url(url)
     return parsed.drivername.startswith('sqlite') and parsed.database not in (
         None, '', ':memory:')
 
 
-def _sqlite_engine(url):
+def sqlite_engine(url):
     engine = sa.create_engine(
         url, poolclass=sa_pool.QueuePool, pool_size=4, max_overflow=16,
         connect_args={'timeout': SQLITE_BUSY_TIMEOUT_S, 'check_same_thread': False})
@@ -165,9 +165,9 @@ class LeanBackend(impl_sqlalchemy.SQLAlchemyBackend):
 
     def __init__(self, conf, engine=None):
         conf = dict(conf)
-        own_engine = engine is None and _is_sqlite_file(conf['connection'])
+        own_engine = engine is None and is_sqlite_file(conf['connection'])
         if own_engine:
-            engine = _sqlite_engine(conf['connection'])
+            engine = sqlite_engine(conf['connection'])
         super().__init__(conf, engine=engine)
         if own_engine:
             self._owns_engine = True
