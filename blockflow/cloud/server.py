@@ -17,6 +17,9 @@ from blockflow.cloud import store
 from blockflow.cloud import volumes
 
 
+REQUEST_THREADS = 256
+
+
 class EmbeddedCloud:
     def __init__(self, state_dir, port=0, host='127.0.0.1', latency_profile=None):
         self.state_dir = os.path.abspath(state_dir)
@@ -27,7 +30,9 @@ class EmbeddedCloud:
         self.attachments = attachments.Attachments(self.cinder)
         self.cinder.seed_examples(cloud_app.PROJECT_ID)
         self.app = cloud_app.CloudApp(self)
-        self._server = wsgi.Server((host, port), self.app, numthreads=32,
+        # Latency is simulated by sleeping in the request thread, so the pool must
+        # hold as many requests as clients send at once (hundreds of devices).
+        self._server = wsgi.Server((host, port), self.app, numthreads=REQUEST_THREADS,
                                    server_name='blockflow-cloud')
         self._thread = None
 

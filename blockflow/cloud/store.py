@@ -68,6 +68,12 @@ class Store:
             return [copy.deepcopy(doc) for doc in self._docs[kind].values()
                     if where is None or where(doc)]
 
+    def field(self, kind, name, where=None):
+        """One field of each matching document, without copying the documents."""
+        with self._lock:
+            return [doc.get(name) for doc in self._docs[kind].values()
+                    if where is None or where(doc)]
+
     def delete(self, kind, ident):
         with self._lock:
             self._db.execute('DELETE FROM objects WHERE kind=? AND id=?', (kind, ident))

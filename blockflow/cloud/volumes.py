@@ -192,11 +192,12 @@ class Cinder:
 
     def _check_quota(self, project_id, size):
         quota = self.quota(project_id)
-        volumes = self.list_volumes(project_id, {})
-        if quota['volumes'] >= 0 and len(volumes) + 1 > quota['volumes']:
+        sizes = self.store.field('volumes', 'size',
+                                 where=lambda v: v['project_id'] == project_id)
+        if quota['volumes'] >= 0 and len(sizes) + 1 > quota['volumes']:
             raise CinderError(413, 'VolumeLimitExceeded: Maximum number of volumes '
                               f"allowed ({quota['volumes']}) exceeded for quota 'volumes'.")
-        used = sum(v['size'] for v in volumes)
+        used = sum(sizes)
         if quota['gigabytes'] >= 0 and used + size > quota['gigabytes']:
             raise CinderError(413, 'VolumeSizeExceedsAvailableQuota: Requested volume or '
                               f'snapshot exceeds allowed gigabytes quota. Requested {size}G, '
@@ -343,7 +344,7 @@ class Cinder:
 
     def delete_volume(self, project_id, volume_id):
         volume = self.get_volume(project_id, volume_id)
-        has_snapshots = any(s['volume_id'] == volume_id for s in self.store.list('snapshots'))
+        has_snapshots = volume_id in self.store.field('snapshots', 'volume_id')
         if volume['status'] not in statemachine.DELETABLE or volume['attachments'] or \
                 has_snapshots:
             raise CinderError(400, NOT_DELETABLE)
