@@ -1,5 +1,6 @@
 """Tasks on the hypervisor (libvirt)."""
 
+from blockflow.hypervisor import connectors
 from blockflow.hypervisor import disk_config
 from tasks.base import BlockflowTask
 
@@ -11,13 +12,17 @@ def _target(device, volume_id=None):
 
 
 class EnsureDomain(BlockflowTask):
-    """Define the instance's domain. Reversion strategy: undefine it if this task defined it."""
+    """Define the instance's domain; start probing the host's connector meanwhile.
+    Reversion strategy: undefine the domain if this task defined it."""
 
     def __init__(self, hypervisor, **kwargs):
         super().__init__(**kwargs)
         self.hypervisor = hypervisor
 
     def execute(self, instance_uuid, flavor):
+        # The probe takes a fraction of a second; volumes take longer to create,
+        # so the first device to connect finds it done instead of waiting.
+        connectors.prefetch()
         created = self.hypervisor.ensure_domain(instance_uuid, flavor.get('memory_mb', 256),
                                                 flavor.get('vcpus', 1))
         return {'created': created}

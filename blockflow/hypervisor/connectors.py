@@ -19,6 +19,12 @@ def connector_properties():
         return dict(_probe())
 
 
+def prefetch():
+    """Probe in the background, so a later connector_properties() finds it done."""
+    threading.Thread(target=connector_properties, daemon=True,
+                     name='blockflow-connector-probe').start()
+
+
 @functools.lru_cache(maxsize=1)
 def _probe():
     try:
