@@ -60,8 +60,8 @@ class CloudApp:
         add('/volume', action='volume_versions')
         add('/volume/v3/{project_id}/volumes', action='volumes_create',
             conditions={'method': ['POST']})
-        add('/volume/v3/{project_id}/volumes', action='volumes_list')
-        add('/volume/v3/{project_id}/volumes/detail', action='volumes_list')
+        add('/volume/v3/{project_id}/volumes', action='volumes_list', view='summary')
+        add('/volume/v3/{project_id}/volumes/detail', action='volumes_list', view='detail')
         add('/volume/v3/{project_id}/volumes/{volume_id}/action', action='volume_action',
             conditions={'method': ['POST']})
         add('/volume/v3/{project_id}/volumes/{volume_id}/metadata', action='volume_metadata',
@@ -270,7 +270,7 @@ class CloudApp:
         return self._ok(request, request_id, {'volume': self._public_volume(
             volume, self._version(request))}, 202)
 
-    def volumes_list(self, request, request_id, project_id):
+    def volumes_list(self, request, request_id, project_id, view='detail'):
         self._cinder(request, request_id, project_id, 'volume.list')
         filters = {k: request.GET.get(k) for k in ('name', 'status') if request.GET.get(k)}
         ids = request.GET.getall('id') if 'id' in request.GET else []
@@ -287,9 +287,10 @@ class CloudApp:
                 field: volumes_module.parse_time_filter(field, request.GET[field])
                 for field in ('created_at', 'updated_at') if request.GET.get(field)}
         volumes = self.cloud.cinder.list_volumes(project_id, filters)
-        return self._ok(request, request_id,
-                        {'volumes': [self._public_volume(v, self._version(request))
-                                     for v in volumes]})
+        views = [self._public_volume(v, self._version(request)) for v in volumes]
+        if view == 'summary':
+            views = [{k: view[k] for k in ('id', 'name', 'links')} for view in views]
+        return self._ok(request, request_id, {'volumes': views})
 
     def volume_show(self, request, request_id, project_id, volume_id):
         self._cinder(request, request_id, project_id, 'volume.get')

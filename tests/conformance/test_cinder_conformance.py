@@ -159,6 +159,17 @@ def test_volume_fields_follow_the_microversion(target, version):
     assert set(shown) == expected
 
 
+def test_plain_list_is_the_summary_view(target):
+    volume = target.available_volume(name='summary')
+    status, body = target.http('GET', '/volumes')
+    assert status == 200, body
+    listed = next(v for v in body['volumes'] if v['id'] == volume['id'])
+    assert set(listed) == {'id', 'name', 'links'} and listed['name'] == 'summary'
+    status, body = target.http('GET', '/volumes/detail')
+    detailed = next(v for v in body['volumes'] if v['id'] == volume['id'])
+    assert detailed['status'] == 'available' and 'attachments' in detailed
+
+
 def test_list_filtered_by_updated_at_since_3_60(target):
     """What blockflow's poller asks: only the volumes that changed since a time."""
     first = target.available_volume(metadata={'conformance': 'times'})
