@@ -13,6 +13,7 @@ from cinderclient.v3 import attachments as cinder_attachments
 from keystoneauth1 import loading
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
+import requests
 
 from blockflow import exceptions
 
@@ -92,6 +93,20 @@ class _Attachments(cinder_attachments.VolumeAttachmentManager):
         return self._translated(super().update(*args, **kwargs))
 
 
+# Devices talk to Cinder in parallel: keep as many connections as they use
+# (requests keeps 10 per host by default and opens a new one for every other call).
+CONNECTIONS_PER_HOST = 128
+
+
+def _session(auth=None):
+    http = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4,
+                                            pool_maxsize=CONNECTIONS_PER_HOST)
+    http.mount('http://', adapter)
+    http.mount('https://', adapter)
+    return ks_session.Session(auth=auth, session=http)
+
+
 class Clients:
     """Lazily built keystoneauth sessions and a cinderclient per microversion."""
 
@@ -106,14 +121,14 @@ class Clients:
         if self.ref.get('type') == 'noauth':
             auth = _NoAuth(self.ref.get('user_id') or 'blockflow', self.ref['project_id'],
                            f"{self.ref['cinder_url']}/v3", service=service)
-            return ks_session.Session(auth=auth)
+            return _session(auth)
         if self.ref.get('type') == 'embedded':
             from blockflow.cloud import app
             user = 'nova' if service else 'admin'
             auth = v3.Password(auth_url=self.ref['auth_url'], username=user,
                                password=app.USERS[user], project_name='blockflow',
                                user_domain_name='Default', project_domain_name='Default')
-            return ks_session.Session(auth=auth)
+            return _session(auth)
         if not os.environ.get('OS_AUTH_URL'):
             raise exceptions.UsageError('no cloud configured: set OS_* variables '
                                         '(OS_AUTH_URL, OS_USERNAME, ...)')
@@ -127,7 +142,7 @@ class Clients:
                 project_name=os.environ.get('OS_PROJECT_NAME'),
                 user_domain_name=os.environ.get('OS_USER_DOMAIN_NAME', 'Default'),
                 project_domain_name=os.environ.get('OS_PROJECT_DOMAIN_NAME', 'Default'))
-        return ks_session.Session(auth=auth)
+        return _session(auth)
 
     @property
     def session(self):
@@ -156,7 +171,7 @@ class Clients:
             # No Keystone catalog: Glance is where the ref says, asked without
             # a token, as a noauth Cinder asks it.
             if self._glance_session is None:
-                self._glance_session = ks_session.Session()
+                self._glance_session = _session()
             return self._glance_session.get(f"{self.ref['glance_url']}{path}",
                                             stream=stream)
         return self.session.get(path, endpoint_filter={'service_type': 'image'},

@@ -18,6 +18,7 @@ from blockflow.cloud import volumes
 
 
 REQUEST_THREADS = 256
+LISTEN_BACKLOG = 1024
 
 
 class EmbeddedCloud:
@@ -32,7 +33,10 @@ class EmbeddedCloud:
         self.app = cloud_app.CloudApp(self)
         # Latency is simulated by sleeping in the request thread, so the pool must
         # hold as many requests as clients send at once (hundreds of devices).
+        # A listen backlog of cheroot's default 5 drops the SYNs of a burst of
+        # new connections, and each dropped one costs the client a 1 s retransmit.
         self._server = wsgi.Server((host, port), self.app, numthreads=REQUEST_THREADS,
+                                   request_queue_size=LISTEN_BACKLOG,
                                    server_name='blockflow-cloud')
         self._thread = None
 
