@@ -88,3 +88,29 @@ def test_multiattach_volume_is_a_shareable_disk(embedded_cloud, tmp_path):
     disks = xml.split('<disk ')[1:]
     assert sum('<shareable/>' in d for d in disks) == 1
     assert '<shareable/>' in next(d for d in disks if "dev='vdb'" in d)
+
+
+def test_boot_command_honours_cross_az_attach_from_the_config_file(embedded_cloud_process,
+                                                                  tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    config = tmp_path / 'blockflow.conf'
+    config.write_text('[cinder]\ncross_az_attach = false\n')
+    request = tmp_path / 'request.json'
+    request.write_text(json.dumps(_request(BLANK_PAIR, availability_zone='az2')))
+    instance_uuid = str(uuid.uuid4())
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / 'state'))
+    boot = subprocess.run(
+        [sys.executable, '-m', 'blockflow.cli.main', '--config-file', str(config), 'boot',
+         str(request), '--cloud-url', embedded_cloud_process.url, '--instance-uuid',
+         instance_uuid, '--connection', f'sqlite:///{tmp_path}/flows.sqlite', '-f', 'json',
+         '--instances-path', str(tmp_path / 'instances')],
+        capture_output=True, text=True, env=env, timeout=120)
+    assert boot.returncode == 0, boot.stderr[-2000:]
+    clients = clients_module.Clients(
+        {'type': 'embedded', 'auth_url': embedded_cloud_process.auth_url})
+    zones = {v.availability_zone for v in clients.cinder().volumes.list()
+             if (v.metadata or {}).get('blockflow_instance') == instance_uuid}
+    assert zones == {'az2'}
