@@ -205,13 +205,13 @@ def persistence_overhead(tmp, tasks=300):
     return results
 
 
-def print_tables(rows, overhead, critical, create_s):
+def print_tables(rows, overhead, critical, create_s, poll_interval):
     print(f'\nmachine: {platform.machine()}, {os.cpu_count()} cores, python '
           f'{platform.python_version()}; critical path {critical:.2f} s '
           f'(creation {create_s:.2f} s)')
     print('\n| instances × devices | blockflow (s) | Nova-style baseline (s) | speedup '
           '| wall ÷ critical path | poll lag median / p95 (ms) | Cinder calls/device '
-          '(blockflow, baseline) | poll lists per 50 ms | peak RSS (MB) |')
+          f'(blockflow, baseline) | poll lists per {poll_interval * 1000:.0f} ms | peak RSS (MB) |')
     print('|---|---|---|---|---|---|---|---|---|')
     for r in rows:
         base = f"{r['baseline_s']}" + (' (extrapolated)' if r['baseline_extrapolated'] else '')
@@ -268,7 +268,7 @@ def main():
         finally:
             cloud.stop()
         overhead = persistence_overhead(tmp)
-    print_tables(rows, overhead, critical, create_s)
+    print_tables(rows, overhead, critical, create_s, volume_poller.POLL_INTERVAL_S)
 
 
 if __name__ == '__main__':

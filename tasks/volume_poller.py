@@ -14,8 +14,9 @@ A waiter its list never mentions (a volume that changed long before, say
 after a resume) is asked about with one GET after UNSEEN_GET_AFTER_S, and
 again at that pace. Clouds older than 3.60 get the metadata-filtered list.
 
-The interval is short (50 ms) so a boot moves on within tens of milliseconds
-of a volume becoming available. Once every waiter has waited FAST_WINDOW_S
+The interval (``[cinder] volume_poll_interval``, 30 ms from the start of one
+poll to the start of the next) is short so a boot moves on within tens of
+milliseconds of a volume becoming available. Once every waiter has waited FAST_WINDOW_S
 (image downloads, a slow backend) the interval doubles per poll up to
 MAX_INTERVAL_S.
 """
@@ -27,7 +28,7 @@ import time
 from cinderclient import exceptions as cinder_exc
 
 MANAGED_KEY = 'blockflow_managed'
-POLL_INTERVAL_S = 0.05
+POLL_INTERVAL_S = 0.03
 FAST_WINDOW_S = 30.0
 MAX_INTERVAL_S = 1.0
 UNSEEN_GET_AFTER_S = 5.0
@@ -140,6 +141,7 @@ class VolumePoller:
     def _run(self):
         interval = self.interval
         while True:
+            started = time.monotonic()
             with self._lock:
                 if not self._waiters:
                     self._thread = None
@@ -160,12 +162,13 @@ class VolumePoller:
                         waiter.status = status
                         waiter.event.set()
             interval = self.next_interval(interval)
-            time.sleep(interval)
+            time.sleep(max(0.0, started + interval - time.monotonic()))
 
 
 def poller_for(clients):
+    from blockflow import conf
     key = repr(sorted(clients.ref.items()))
     with _POLLERS_LOCK:
         if key not in _POLLERS:
-            _POLLERS[key] = VolumePoller(clients)
+            _POLLERS[key] = VolumePoller(clients, conf.CONF.cinder.volume_poll_interval)
         return _POLLERS[key]
