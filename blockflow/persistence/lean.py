@@ -23,6 +23,7 @@ are written:
   written at once, so the state is durable at every task boundary.
 """
 
+import contextlib
 import threading
 
 import sqlalchemy as sa
@@ -78,6 +79,15 @@ class LeanConnection(impl_sqlalchemy.Connection):
             self._atom_updates[columns] = statement
         return statement
 
+    @contextlib.contextmanager
+    def _transaction(self, failure_message):
+        """One write transaction; an SQL error becomes TaskFlow's StorageFailure."""
+        try:
+            with self._engine.begin() as conn:
+                yield conn
+        except sa_exc.SQLAlchemyError:
+            tf_exc.raise_with_cause(tf_exc.StorageFailure, failure_message)
+
     def _update_atom_row(self, conn, uuid, values):
         statement = self._atom_update_statement(tuple(sorted(values)))
         result = conn.execute(statement, dict(values, match_uuid=uuid))
@@ -99,12 +109,8 @@ class LeanConnection(impl_sqlalchemy.Connection):
         with self._write_lock:
             if not self._deferred:
                 return
-            try:
-                with self._engine.begin() as conn:
-                    self._flush_deferred(conn)
-            except sa_exc.SQLAlchemyError:
-                tf_exc.raise_with_cause(tf_exc.StorageFailure,
-                                        'Failed writing deferred atom metadata')
+            with self._transaction('Failed writing deferred atom metadata') as conn:
+                self._flush_deferred(conn)
 
     def update_atom_details(self, atom_detail):
         values = atom_detail.to_dict()
@@ -112,42 +118,31 @@ class LeanConnection(impl_sqlalchemy.Connection):
             if self._written.get(atom_detail.uuid) == _state_part(values):
                 self._deferred[atom_detail.uuid] = values
                 return atom_detail
-            try:
-                with self._engine.begin() as conn:
-                    self._update_atom_row(conn, atom_detail.uuid, values)
-                    self._flush_deferred(conn)
-            except sa_exc.SQLAlchemyError:
-                tf_exc.raise_with_cause(
-                    tf_exc.StorageFailure,
-                    f"Failed updating atom details with uuid '{atom_detail.uuid}'")
+            with self._transaction(
+                    f"Failed updating atom details with uuid '{atom_detail.uuid}'") as conn:
+                self._update_atom_row(conn, atom_detail.uuid, values)
+                self._flush_deferred(conn)
         return atom_detail
 
     def update_flow_details(self, flow_detail):
         flows = self._tables.flowdetails
         atoms = self._tables.atomdetails
-        with self._write_lock:
-            try:
-                with self._engine.begin() as conn:
-                    result = conn.execute(sa.update(flows)
-                                          .where(flows.c.uuid == flow_detail.uuid)
-                                          .values(flow_detail.to_dict()))
-                    if result.rowcount == 0:
-                        raise tf_exc.NotFound(
-                            f"No flow details found with uuid '{flow_detail.uuid}'")
-                    stored = {row.uuid for row in conn.execute(
-                        sa.select(atoms.c.uuid).where(atoms.c.parent_uuid == flow_detail.uuid))}
-                    for atom_detail in flow_detail:
-                        values = atom_detail.to_dict()
-                        if atom_detail.uuid not in stored:
-                            self._insert_atom_row(conn, atom_detail, flow_detail.uuid)
-                        elif (self._written.get(atom_detail.uuid) != _state_part(values)
-                              or atom_detail.uuid in self._deferred):
-                            self._update_atom_row(conn, atom_detail.uuid, values)
-                    self._flush_deferred(conn)
-            except sa_exc.SQLAlchemyError:
-                tf_exc.raise_with_cause(
-                    tf_exc.StorageFailure,
-                    f"Failed updating flow details with uuid '{flow_detail.uuid}'")
+        with self._write_lock, self._transaction(
+                f"Failed updating flow details with uuid '{flow_detail.uuid}'") as conn:
+            result = conn.execute(sa.update(flows).where(flows.c.uuid == flow_detail.uuid)
+                                  .values(flow_detail.to_dict()))
+            if result.rowcount == 0:
+                raise tf_exc.NotFound(f"No flow details found with uuid '{flow_detail.uuid}'")
+            stored = {row.uuid for row in conn.execute(
+                sa.select(atoms.c.uuid).where(atoms.c.parent_uuid == flow_detail.uuid))}
+            for atom_detail in flow_detail:
+                values = atom_detail.to_dict()
+                if atom_detail.uuid not in stored:
+                    self._insert_atom_row(conn, atom_detail, flow_detail.uuid)
+                elif (self._written.get(atom_detail.uuid) != _state_part(values)
+                      or atom_detail.uuid in self._deferred):
+                    self._update_atom_row(conn, atom_detail.uuid, values)
+            self._flush_deferred(conn)
         return flow_detail
 
     def save_logbook(self, book):
