@@ -230,6 +230,16 @@ def wait_for_pool(url, timeout):
     return False
 
 
+def ensure_service_uuid(volume_service):
+    """Cinder stamps each new volume with its volume service's uuid. When
+    init_host runs before the service row can be found, the manager only learns
+    the uuid from a periodic task a minute later, and volumes created meanwhile
+    carry none; look it up now, as that task would."""
+    manager = volume_service.manager
+    if not manager.service_uuid:
+        manager.service_uuid = manager._get_service().uuid
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--state-dir', required=True)
@@ -270,6 +280,7 @@ def main(argv=None):
 
     def announce():
         if wait_for_pool(url, args.ready_timeout):
+            ensure_service_uuid(volume)
             print(f'ready {url}', flush=True)
         else:
             print(f'failed: no pool after {args.ready_timeout} s, see '
