@@ -3,8 +3,8 @@ legacy volume actions (os-reserve, os-initialize_connection, os-attach, ...)."""
 
 import uuid
 
+from blockflow.cloud.store import utc_stamp
 from blockflow.cloud.volumes import CinderError
-from blockflow.cloud.volumes import _now
 from blockflow.cloud.volumes import not_found
 
 
@@ -59,7 +59,7 @@ class Attachments:
                  'server_id': a['instance'], 'host_name': None,
                  'device': a.get('mountpoint'), 'attached_at': a.get('attach_time')}
                 for a in mine if a['attach_status'] == 'attached']
-            volume['updated_at'] = _now()
+            volume['updated_at'] = utc_stamp()
             self.store.put('volumes', volume)
 
     def create(self, project_id, spec):
@@ -106,7 +106,7 @@ class Attachments:
         if attachment['attach_status'] not in ('attaching', 'attached'):
             raise CinderError(400, 'Invalid attachment: attachment must be updated '
                               'with a connector before it is completed.')
-        attachment.update(attach_status='attached', attach_time=_now())
+        attachment.update(attach_status='attached', attach_time=utc_stamp())
         self.store.put('attachments', attachment)
         self._refresh_volume(attachment['volume_id'])
 
@@ -160,7 +160,7 @@ class Attachments:
                       'instance': body['instance_uuid'], 'project_id': volume['project_id'],
                       'attach_status': 'attached', 'attach_mode': body.get('mode', 'rw'),
                       'connector': None, 'connection_info': {}, 'legacy': True,
-                      'mountpoint': body.get('mountpoint'), 'attach_time': _now(),
+                      'mountpoint': body.get('mountpoint'), 'attach_time': utc_stamp(),
                       'detach_time': None}
         self.store.put('attachments', attachment)
         self._refresh_volume(volume['id'])

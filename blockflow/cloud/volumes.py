@@ -15,6 +15,7 @@ import threading
 import uuid
 
 from blockflow.cloud import statemachine
+from blockflow.cloud.store import utc_stamp
 
 GiB = 1024 ** 3
 SERVICE_UUID = 'b1f0c0de-0000-4000-8000-00000000cafe'
@@ -41,10 +42,6 @@ class CinderError(Exception):
         if self.status == 413:
             fault['retryAfter'] = '0'
         return {self.FAULTS.get(self.status, 'computeFault'): fault}
-
-
-def _now():
-    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%f')
 
 
 TIME_OPERATORS = {'gt': operator.gt, 'gte': operator.ge, 'eq': operator.eq,
@@ -269,7 +266,7 @@ class Cinder:
                 'snapshot_id': spec.get('snapshot_id'), 'source_volid': spec.get('source_volid'),
                 'backup_id': spec.get('backup_id'), 'image_id': spec.get('imageRef'),
                 'project_id': project_id, 'user_id': 'blockflow', 'attachments': [],
-                'created_at': _now(), 'updated_at': None, 'encrypted': False,
+                'created_at': utc_stamp(), 'updated_at': None, 'encrypted': False,
                 'shared_targets': False, 'service_uuid': SERVICE_UUID,
                 'os-vol-host-attr:host': 'blockflow@embedded#pool', 'replication_status': None,
                 'consistencygroup_id': None, 'group_id': None, 'links': [],
@@ -298,7 +295,7 @@ class Cinder:
                 self._materialise(volume_id, snapshot, image, source_volume, backup)
                 failed = volume['name'] in self.faults.volumes_end_in_error
                 changes = {'status': 'error' if failed else 'available',
-                           'updated_at': _now()}
+                           'updated_at': utc_stamp()}
                 if image is not None and not failed:
                     changes['bootable'] = 'true'
                     changes['volume_image_metadata'] = {
@@ -383,7 +380,7 @@ class Cinder:
                               'in-use.')
         snap = {'id': str(uuid.uuid4()), 'volume_id': volume['id'], 'size': volume['size'],
                 'status': 'available', 'name': spec.get('name'), 'metadata': {},
-                'description': spec.get('description'), 'created_at': _now(),
+                'description': spec.get('description'), 'created_at': utc_stamp(),
                 'project_id': project_id}
         source = self._path(volume['id'])
         if os.path.exists(source):
@@ -393,7 +390,7 @@ class Cinder:
     def create_backup(self, project_id, spec):
         volume = self.get_volume(project_id, spec.get('volume_id'))
         backup = {'id': str(uuid.uuid4()), 'volume_id': volume['id'], 'size': volume['size'],
-                  'status': 'available', 'name': spec.get('name'), 'created_at': _now(),
+                  'status': 'available', 'name': spec.get('name'), 'created_at': utc_stamp(),
                   'project_id': project_id, 'availability_zone': 'nova',
                   'container': None, 'description': spec.get('description')}
         source = self._path(volume['id'])
