@@ -87,12 +87,21 @@ class Target:
             volume = self.volume(volume_id)
             if not seen or seen[-1] != volume['status']:
                 seen.append(volume['status'])
-            if volume['status'] in until:
+            if volume['status'] in until and not self._finishing_create(volume):
                 return volume, seen
             if volume['status'] in ('error', 'error_deleting'):
                 break
             time.sleep(0.05)
         raise AssertionError(f'{self.name}: volume {volume_id} went {seen}, wanted {until}')
+
+    @staticmethod
+    def _finishing_create(volume):
+        # Real Cinder's volume manager saves a created volume twice: 'available'
+        # (end of its create flow), then shared_targets and service_uuid
+        # (manager.create_volume, after the flow). Between the two writes a
+        # reader sees service_uuid null and a later updated_at follows: the
+        # volume is settled only after the second write.
+        return volume['status'] == 'available' and volume.get('service_uuid') is None
 
     def create(self, size=1, **extra):
         status, body = self.http('POST', '/volumes', {'volume': dict(size=size, **extra)})
