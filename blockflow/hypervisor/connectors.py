@@ -68,12 +68,14 @@ def _default_lock_path():
 
 @functools.lru_cache(maxsize=1)
 def _prepare_brick():
-    """Run os-brick in process when root, and give its file locks a home.
+    """Run os-brick in process when root, give its file locks a home, and
+    call os_brick.setup as a service does at start (Nova's compute does).
 
     os-brick's connect_volume and guard_connection take oslo.concurrency
     external locks, which refuse to work without a lock_path.
     """
-    from oslo_concurrency import lockutils
+    import os_brick
+    from oslo_concurrency import lockutils  # noqa: F401 (registers [oslo_concurrency])
     from oslo_config import cfg
     from os_brick import privileged
     if os.geteuid() == 0:
@@ -82,7 +84,10 @@ def _prepare_brick():
     if not (os.environ.get('OSLO_LOCK_PATH') or cfg.CONF.oslo_concurrency.lock_path):
         path = _default_lock_path()
         os.makedirs(path, mode=0o700, exist_ok=True)
-        lockutils.set_defaults(lock_path=path)
+        # On the ConfigOpts, not the option (lockutils.set_defaults): a value
+        # read before stays cached otherwise.
+        cfg.CONF.set_default('lock_path', path, group='oslo_concurrency')
+    os_brick.setup(cfg.CONF)
 
 
 @functools.lru_cache(maxsize=1)

@@ -102,3 +102,5 @@ def test_a_failed_iscsi_connect_is_one_line_without_the_chap_password():
     message = str(caught.value)
     assert message.startswith('os-brick could not connect iscsi volume vol-1: ')
     assert '\n' not in message and password not in message
+    # os-brick itself ran (its locks and setup in place), and the initiator failed.
+    assert 'lock_path' not in message and 'os_brick.setup' not in message
