@@ -2,7 +2,9 @@
 
 As Nova's libvirt volume drivers do, the XML is built from Cinder's
 connection_info (never from the keyring: libvirt reads the Ceph key from its
-own secret, named by ``secret_uuid``).
+own secret, named by ``secret_uuid``) and, for block protocols, from the
+device os-brick's connect_volume returned (``device_info['path']``, see
+connectors.py).
 """
 
 import abc
@@ -10,13 +12,9 @@ import os
 import stat
 from xml.etree import ElementTree as ET
 
-from blockflow import exceptions
+from blockflow.hypervisor import connectors
 
-
-class UnsupportedVolumeType(exceptions.BlockflowError):
-    msg_fmt = ('connection_info.driver_volume_type %(type)s is not supported; '
-               'known types: %(known)s')
-    http_status = 400
+UnsupportedVolumeType = connectors.UnsupportedVolumeType
 
 
 class DiskTarget:
@@ -33,6 +31,8 @@ class DiskTarget:
 
 
 class DiskConfigBuilder(abc.ABC):
+    """The <disk> element for one kind of volume (Nova's volume driver get_config)."""
+
     protocols = ()
 
     @abc.abstractmethod
@@ -65,11 +65,14 @@ def _file_or_block(disk, path):
 
 
 class LocalFileBuilder(DiskConfigBuilder):
-    protocols = ('local', 'file', 'localfile')
+    """local: a file or block device already on this host (os-brick's LOCAL
+    connector returns Cinder's device_path)."""
+
+    protocols = (connectors.LOCAL,)
 
     def source(self, disk, connection_info, device_info):
         data = connection_info.get('data') or {}
-        path = device_info.get('path') or data.get('device_path') or data.get('path')
+        path = device_info.get('path') or data.get('device_path')
         if not path:
             raise UnsupportedVolumeType(type='local without data.device_path',
                                         known=', '.join(sorted(_BUILDERS)))
@@ -77,7 +80,7 @@ class LocalFileBuilder(DiskConfigBuilder):
 
 
 class RBDBuilder(DiskConfigBuilder):
-    protocols = ('rbd',)
+    protocols = (connectors.RBD,)
 
     def source(self, disk, connection_info, device_info):
         data = connection_info.get('data') or {}
@@ -92,9 +95,10 @@ class RBDBuilder(DiskConfigBuilder):
 
 
 class AttachedBlockBuilder(DiskConfigBuilder):
-    """iSCSI, FC, NVMe-oF: os-brick connects, libvirt sees a block device."""
+    """iSCSI, iSER, FC, NVMe-oF: os-brick connects, libvirt sees a block device."""
 
-    protocols = ('iscsi', 'iser', 'fibre_channel', 'nvmeof')
+    protocols = (connectors.ISCSI, connectors.ISER, connectors.FIBRE_CHANNEL,
+                 connectors.NVMEOF)
 
     def source(self, disk, connection_info, device_info):
         path = device_info.get('path')
@@ -111,10 +115,11 @@ _BUILDERS = {proto: cls() for cls in (LocalFileBuilder, RBDBuilder, AttachedBloc
 
 
 def builder_for(connection_info):
+    """The DiskConfigBuilder for the connection_info's driver_volume_type."""
     kind = (connection_info or {}).get('driver_volume_type')
     try:
         return _BUILDERS[kind]
-    except KeyError:
+    except (KeyError, TypeError):
         raise UnsupportedVolumeType(type=kind, known=', '.join(sorted(_BUILDERS)))
 
 
@@ -123,5 +128,5 @@ def volume_disk_xml(connection_info, target, device_info=None):
 
 
 def local_disk_xml(path, fmt, target):
-    return LocalFileBuilder().build({'driver_volume_type': 'local',
+    return LocalFileBuilder().build({'driver_volume_type': connectors.LOCAL,
                                      'data': {'device_path': path, 'format': fmt}}, target)
