@@ -211,6 +211,19 @@ class InvalidVolume(Invalid):
     msg_fmt = 'Invalid volume: %(reason)s'
 
 
+class ImageUnacceptable(Invalid):
+    msg_fmt = 'Image %(image_id)s is unacceptable: %(reason)s'
+
+
+# NotFound (404) in Nova; servers.py create maps both to 400.
+class VolumeNotFound(Invalid):
+    msg_fmt = 'Volume %(volume_id)s could not be found.'
+
+
+class SnapshotNotFound(Invalid):
+    msg_fmt = 'Snapshot %(snapshot_id)s could not be found.'
+
+
 class MultiattachNotSupportedOldMicroversion(Invalid):
     msg_fmt = ('Multiattach volumes are only supported starting with '
                'compute API version 2.60.')
@@ -230,11 +243,31 @@ class InvalidDevicePath(Invalid):
     msg_fmt = 'The supplied device path (%(path)s) is invalid.'
 
 
-class VersionNotSupported(BlockflowError):
-    """An unsupported compute microversion (Nova answers 406)."""
+class InvalidAPIVersionString(Invalid):
+    """A microversion that is not MajorNum.MinorNum (Nova's wsgi answers 400)."""
 
-    msg_fmt = 'Version %(version)s is not supported by the API. Minimum is %(min)s and maximum is %(max)s.'
+    msg_fmt = ('API Version String %(version)s is of invalid format. Must '
+               'be of format MajorNum.MinorNum.')
+
+
+class InvalidGlobalAPIVersion(BlockflowError):
+    """A microversion outside Nova's range (Nova's wsgi answers 406)."""
+
+    msg_fmt = ('Version %(req_ver)s is not supported by the API. Minimum '
+               'is %(min_ver)s and maximum is %(max_ver)s.')
     http_status = 406
+
+
+# The name this class had before it took Nova's.
+VersionNotSupported = InvalidGlobalAPIVersion
+
+
+class HTTPRequestEntityTooLarge(BlockflowError):
+    """A body over oslo.middleware's max_request_body_size (413 before Nova sees it)."""
+
+    msg_fmt = ('Request is too large. Larger than max_request_body_size '
+               '(%(limit)s).')
+    http_status = 413
 
 
 # --- errors of the block-device pipeline itself (later stages) ---------------

@@ -5,6 +5,8 @@ from oslo_config import cfg
 compute_group = cfg.OptGroup('compute', title='Nova compute settings blockflow honours')
 cinder_group = cfg.OptGroup('cinder', title='Nova [cinder] settings blockflow honours')
 blockflow_group = cfg.OptGroup('blockflow', title='blockflow extensions')
+middleware_group = cfg.OptGroup('oslo_middleware',
+                                title="oslo.middleware settings of Nova's API blockflow honours")
 
 compute_opts = [
     cfg.IntOpt('max_local_block_devices', default=3,
@@ -29,6 +31,13 @@ blockflow_opts = [
 ]
 
 
+middleware_opts = [
+    cfg.IntOpt('max_request_body_size', default=114688, min=1,
+               help='Largest request body accepted, in bytes (oslo.middleware '
+                    'sizelimit; Nova answers 413 above it).'),
+]
+
+
 def register_opts(conf):
     conf.register_group(compute_group)
     conf.register_group(cinder_group)
@@ -36,8 +45,10 @@ def register_opts(conf):
     conf.register_opts(compute_opts, group=compute_group)
     conf.register_opts(cinder_opts, group=cinder_group)
     conf.register_opts(blockflow_opts, group=blockflow_group)
+    conf.register_group(middleware_group)
+    conf.register_opts(middleware_opts, group=middleware_group)
 
 
 def list_opts():
     return [(compute_group, compute_opts), (cinder_group, cinder_opts),
-            (blockflow_group, blockflow_opts)]
+            (blockflow_group, blockflow_opts), (middleware_group, middleware_opts)]

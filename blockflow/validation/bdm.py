@@ -81,10 +81,7 @@ def _validate(bdm, extra_fields=frozenset()):
         validate_device_name(bdm['device_name'])
     validate_and_default_volume_size(bdm)
     if bdm.get('boot_index'):
-        try:
-            bdm['boot_index'] = int(bdm['boot_index'])
-        except (ValueError, TypeError):
-            raise _invalid('Boot index is invalid.')
+        bdm['boot_index'] = _boot_index(bdm['boot_index'])
 
 
 def _build(bdm, do_not_default=frozenset(), extra_fields=frozenset()):
@@ -94,13 +91,27 @@ def _build(bdm, do_not_default=frozenset(), extra_fields=frozenset()):
     bdm['delete_on_termination'] = bool(bdm.get('delete_on_termination'))
     result = {field: None for field in (BDM_NEW_FIELDS | extra_fields) - do_not_default}
     result.update(bdm)
-    # Nova keeps a boot_index of "0" as given (falsy check above); make it int.
-    if isinstance(result.get('boot_index'), str):
-        try:
-            result['boot_index'] = int(result['boot_index'])
-        except ValueError:
-            raise _invalid('Boot index is invalid.')
+    # Nova keeps a falsy boot_index as given ("0", 0.0: the check above only
+    # converts truthy ones); its BDM object makes it an int later.
+    boot_index = result.get('boot_index')
+    if isinstance(boot_index, str):
+        result['boot_index'] = _boot_index(boot_index)
+    elif isinstance(boot_index, float):
+        result['boot_index'] = int(boot_index)
     return result
+
+
+def _boot_index(value):
+    try:
+        return int(value)
+    except (ValueError, TypeError, OverflowError):
+        # ValueError also for strings past Python's int digit limit.
+        raise _invalid('Boot index is invalid.')
+
+
+def build(bdm_dict, do_not_default=frozenset()):
+    """Nova's ``BlockDeviceDict(bdm_dict)``: validated, every field present."""
+    return _build(dict(bdm_dict), do_not_default)
 
 
 def from_api(api_dict, image_uuid_specified, enable_backup_source=False):
@@ -124,7 +135,8 @@ def from_api(api_dict, image_uuid_specified, enable_backup_source=False):
             bdm[source_type + '_id'] = device_uuid
         if source_type == 'image' and destination_type == 'local':
             boot_index = bdm.get('boot_index', -1)
-            boot_index = -1 if boot_index is None else int(boot_index)
+            # Nova's int() here fails with a 500 on a too long digit string.
+            boot_index = -1 if boot_index is None else _boot_index(boot_index)
             if not (image_uuid_specified and boot_index == 0):
                 raise _invalid('Mapping image to local is not supported.')
         if destination_type == 'local' and volume_type:
@@ -168,9 +180,17 @@ def from_legacy(legacy_bdm):
     return result
 
 
-def from_legacy_mapping(legacy_bdms, image_uuid='', root_device_name=None):
-    """Nova's from_legacy_mapping: legacy list → new-format list with boot indexes."""
+def from_legacy_mapping(legacy_bdms, image_uuid='', root_device_name=None,
+                        no_root=False):
+    """Nova's from_legacy_mapping: legacy list → new-format list with boot indexes.
+
+    ``no_root``: the image's own mappings hold the root, none is chosen here.
+    """
     new_bdms = [from_legacy(item) for item in legacy_bdms]
+    if no_root:
+        for bdm in new_bdms:
+            bdm['boot_index'] = -1
+        return new_bdms
     image_bdm = None
     volume_backed = False
     if not root_device_name and not image_uuid:
@@ -216,3 +236,30 @@ def is_ephemeral_bdm(bdm):
     return (bdm.get('source_type') == 'blank'
             and bdm.get('destination_type') == 'local'
             and bdm.get('guest_format') != 'swap')
+
+
+_DEVICE_PREFIX = re.compile(r'^((x?v|s|h)d)')
+_DIGITS = re.compile(r'\d+')
+
+
+def get_device_letter(device_name):
+    """'/dev/vda1' -> 'a' (Nova's get_device_letter: no /dev/, prefix, digits)."""
+    if not device_name:
+        return device_name
+    letter = _DEVICE_PREFIX.sub('', strip_dev(device_name))
+    return _DIGITS.sub('', letter)
+
+
+def is_swap_or_ephemeral(virtual_name):
+    return bool(virtual_name) and (virtual_name == 'swap' or is_ephemeral(virtual_name))
+
+
+def properties_root_device_name(properties):
+    """The image's root device name: ``mappings`` 'root' entry, then ``root_device_name``."""
+    root_device_name = None
+    for mapping in properties.get('mappings', []):
+        if mapping['virtual'] == 'root':
+            root_device_name = mapping['device']
+    if 'root_device_name' in properties:
+        root_device_name = properties['root_device_name']
+    return root_device_name

@@ -19,6 +19,30 @@ class NotFoundInCatalog(LookupError):
         self.ident = ident
 
 
+# A catalog is a deployment's records, not a request: far larger than a body,
+# still bounded so that /dev/zero or a wrong file cannot exhaust memory.
+MAX_CATALOG_BYTES = 64 * 1024 * 1024
+_CHUNK = 1 << 16
+
+
+def read_capped(path, max_bytes):
+    """The bytes of ``path``, or None when it holds more than ``max_bytes``.
+
+    Reads at most ``max_bytes + 1`` bytes, so endless files (/dev/zero, a
+    FIFO) end in bounded time and memory. OSError passes through.
+    """
+    chunks = []
+    total = 0
+    with open(path, 'rb') as stream:
+        while total <= max_bytes:
+            chunk = stream.read(min(_CHUNK, max_bytes + 1 - total))
+            if not chunk:
+                return b''.join(chunks)
+            chunks.append(chunk)
+            total += len(chunk)
+    return None
+
+
 DEFAULT_CONFIG = {
     'max_local_block_devices': 3,
     'max_disk_devices_to_attach': -1,
@@ -59,6 +83,54 @@ class Catalog(abc.ABC):
         """Deployment settings the checks honour (DEFAULT_CONFIG keys)."""
         return dict(DEFAULT_CONFIG)
 
+    def get_image_meta(self, image_id):
+        """The image as Nova's glance layer hands it to the compute API.
+
+        ``get_image`` may give either shape: Nova's (custom properties under
+        ``properties``) or Glance v2's (custom properties at the top level,
+        ``block_device_mapping`` / ``mappings`` as JSON text). Raises
+        NotFoundInCatalog, or ImageUnacceptable for properties that are not
+        JSON where Nova needs JSON.
+        """
+        return nova_image_meta(self.get_image(image_id))
+
+
+# Glance v2's schema properties; everything else is a custom property.
+GLANCE_BASE_PROPERTIES = frozenset({
+    'id', 'name', 'status', 'visibility', 'protected', 'os_hidden', 'checksum',
+    'os_hash_algo', 'os_hash_value', 'owner', 'size', 'virtual_size',
+    'min_ram', 'min_disk', 'disk_format', 'container_format', 'created_at',
+    'updated_at', 'tags', 'direct_url', 'locations', 'self', 'file', 'schema',
+    'stores'})
+# Image properties Glance stores as text and Nova decodes as JSON
+# (nova/image/glance.py _CONVERT_PROPS).
+JSON_PROPERTIES = ('block_device_mapping', 'mappings')
+
+
+def nova_image_meta(image):
+    """``image`` (either shape, see Catalog.get_image_meta) in Nova's shape."""
+    if isinstance(image.get('properties'), dict):
+        meta = dict(image)
+        properties = dict(image['properties'])
+    else:
+        meta = {k: v for k, v in image.items() if k in GLANCE_BASE_PROPERTIES}
+        properties = {k: v for k, v in image.items()
+                      if k not in GLANCE_BASE_PROPERTIES}
+        if meta.get('size') is None:
+            meta['size'] = 0
+    for name in JSON_PROPERTIES:
+        value = properties.get(name)
+        if isinstance(value, str):
+            try:
+                properties[name] = json.loads(value)
+            except (ValueError, RecursionError) as exc:
+                # Nova's jsonutils.loads raises here: a 500.
+                raise exceptions.ImageUnacceptable(
+                    image_id=image.get('id'),
+                    reason=f'image property {name} is not JSON: {exc}')
+    meta['properties'] = properties
+    return meta
+
 
 class JsonCatalog(Catalog):
     """A catalog from a JSON document keyed by id (see README, --catalog)."""
@@ -86,14 +158,19 @@ class JsonCatalog(Catalog):
         self._config = dict(DEFAULT_CONFIG, **cfg)
 
     @classmethod
-    def from_file(cls, path):
+    def from_file(cls, path, max_bytes=MAX_CATALOG_BYTES):
         try:
-            with open(path, encoding='utf-8') as stream:
-                data = json.load(stream)
+            raw = read_capped(path, max_bytes)
         except OSError as exc:
             raise exceptions.UsageError(
-                f'catalog: cannot read {path}: {exc.strerror}')
+                f'catalog: cannot read {path}: {exc.strerror or exc}')
+        if raw is None:
+            raise exceptions.UsageError(
+                f'catalog: {path} is larger than {max_bytes} bytes')
+        try:
+            data = json.loads(raw.decode('utf-8'))
         except (ValueError, UnicodeDecodeError) as exc:
+            # ValueError also covers integers past Python's digit limit.
             raise exceptions.UsageError(f'catalog: {path} is not valid JSON: {exc}')
         return cls(data)
 

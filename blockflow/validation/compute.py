@@ -13,6 +13,7 @@ from oslo_utils import units
 
 from blockflow import exceptions
 from blockflow.validation import bdm as bdm_module
+from blockflow.validation import image_bdms
 from blockflow.validation.catalog import NotFoundInCatalog
 
 DISK_BUSES = ('fdc', 'ide', 'sata', 'scsi', 'usb', 'virtio', 'xen', 'lxc', 'uml')
@@ -48,53 +49,108 @@ def _image_meta_from_volume(volume):
     return image
 
 
+def _is_root_for_metadata(bdm, legacy_bdm):
+    if legacy_bdm:
+        # Legacy items have no boot index yet: the root is the "a" device.
+        return bdm_module.get_device_letter(bdm.get('device_name', '')) == 'a'
+    return bdm.get('boot_index') == 0
+
+
 def bdm_image_metadata(request, catalog):
     """get_bdm_image_metadata: the root device's image, for boot from volume."""
-    root = _root_bdm(request.bdms)
-    if root is None:
-        return {}
-    volume_id = root.get('volume_id')
-    if root.get('snapshot_id'):
-        try:
-            volume_id = catalog.get_snapshot(root['snapshot_id'])['volume_id']
-        except NotFoundInCatalog:
-            # Nova lets get_snapshot's SnapshotNotFound through (400).
-            raise exceptions.InvalidBDMSnapshot(id=root['snapshot_id'])
-    if root.get('image_id'):
-        try:
-            return catalog.get_image(root['image_id'])
-        except NotFoundInCatalog:
-            raise exceptions.InvalidBDMImage(id=root['image_id'])
-    if volume_id:
-        try:
-            volume = catalog.get_volume(volume_id)
-        except NotFoundInCatalog:
-            raise exceptions.InvalidBDMVolume(id=volume_id)
-        if not _bool(volume.get('bootable'), default=True):
-            raise exceptions.InvalidBDMVolumeNotBootable(id=volume_id)
-        return _image_meta_from_volume(volume)
+    for bdm in request.bdms:
+        if not _is_root_for_metadata(bdm, request.legacy_bdm):
+            continue
+        volume_id = bdm.get('volume_id')
+        if bdm.get('snapshot_id'):
+            try:
+                volume_id = catalog.get_snapshot(bdm['snapshot_id'])['volume_id']
+            except NotFoundInCatalog:
+                # Nova lets get_snapshot's SnapshotNotFound through (400).
+                raise exceptions.SnapshotNotFound(snapshot_id=bdm['snapshot_id'])
+        if bdm.get('image_id'):
+            try:
+                return catalog.get_image_meta(bdm['image_id'])
+            except NotFoundInCatalog:
+                raise exceptions.InvalidBDMImage(id=bdm['image_id'])
+        if volume_id:
+            try:
+                volume = catalog.get_volume(volume_id)
+            except NotFoundInCatalog:
+                raise exceptions.InvalidBDMVolume(id=volume_id)
+            if not _bool(volume.get('bootable'), default=True):
+                raise exceptions.InvalidBDMVolumeNotBootable(id=volume_id)
+            return _image_meta_from_volume(volume)
     return {}
 
 
-def check_and_transform(request, flavor, bdms):
-    """_check_and_transform_bdm: root name clash, max_count, flavor disks."""
-    if request.image_ref:
-        for bdm in bdms:
-            if _is_volume(bdm) and bdm_module.strip_dev(
-                    bdm.get('device_name')) == DEFAULT_ROOT_DEVICE_NAME:
-                raise exceptions.InvalidRequest(
-                    'The volume cannot be assigned the same device name as '
-                    f'the root device {DEFAULT_ROOT_DEVICE_NAME}')
+def _check_root_name_clash(request, root_device_name):
+    """No volume may take the root's name (only v2 items have a destination yet).
+
+    Nova compares the stripped name with its root name, which keeps /dev/
+    when it comes from the image: with such an image the check never fires.
+    """
+    if not request.image_ref:
+        return
+    for bdm in request.bdms:
+        if _is_volume(bdm) and bdm_module.strip_dev(
+                bdm.get('device_name')) == root_device_name:
+            raise exceptions.InvalidRequest(
+                'The volume cannot be assigned the same device name as '
+                f'the root device {root_device_name}')
+
+
+def check_and_transform(request, flavor, image_meta):
+    """_check_and_transform_bdm: the request's BDMs, the image's, the flavor's.
+
+    Returns new-format BDM dicts (``no_device`` entries included: they only
+    cancel an image-defined device of the same name). ``flavor`` None: no
+    flavor disks are added (no catalog to read it from).
+    """
+    root_device_name = (image_bdms.root_device_name(image_meta)
+                        or DEFAULT_ROOT_DEVICE_NAME)
+    _check_root_name_clash(request, root_device_name)
+    image_defined = image_bdms.image_defined_bdms(flavor, image_meta,
+                                                  root_device_name)
+    root_in_image = _root_bdm(image_defined) is not None
+    if request.legacy_bdm:
+        bdms = bdm_module.from_legacy_mapping(
+            request.bdms, request.image_ref or '', root_device_name,
+            no_root=root_in_image)
+    elif root_in_image:
+        # The image's root replaces the image→local root clients add.
+        bdms = [dict(b) for b in request.bdms
+                if not (b.get('boot_index') == 0 and b.get('source_type') == 'image')]
+    else:
+        bdms = [dict(b) for b in request.bdms]
+    bdms = image_bdms.merge(image_defined, bdms)
     if request.min_count > 1 or request.max_count > 1:
         if any(b.get('source_type') == 'volume' for b in bdms):
             raise exceptions.InvalidRequest(
                 'Cannot attach one or more volumes to multiple instances')
+    if flavor is not None:
+        bdms += flavor_defined_bdms(flavor, bdms)
+    return bdms
+
+
+def flavor_defined_bdms(flavor, bdms):
+    """_get_flavor_defined_bdms: the flavor's ephemeral and swap, unless requested."""
     added = []
     if flavor.get('ephemeral_gb') and not any(map(bdm_module.is_ephemeral_bdm, bdms)):
         added.append(bdm_module.create_blank_bdm(flavor['ephemeral_gb']))
     if flavor.get('swap') and not any(map(bdm_module.is_swap, bdms)):
         added.append(bdm_module.create_blank_bdm(flavor['swap'], 'swap'))
-    return list(bdms) + added
+    return added
+
+
+def check_image_bootable(image_ref, image):
+    """_detect_nonbootable_image_from_properties."""
+    properties = (image or {}).get('properties') or {}
+    if properties.get('cinder_encryption_key_id') and image_ref:
+        raise exceptions.ImageUnacceptable(
+            image_id=image_ref,
+            reason='Direct booting of an image uploaded from an encrypted '
+                   'volume is unsupported.')
 
 
 def check_flavor_image(image, flavor, root_bdm):
@@ -173,6 +229,37 @@ def _check_existing_volume(bdm, volume, microversion):
     bdm['volume_size'] = volume.get('size')
 
 
+def _check_volume_once(volume_id, seen):
+    """One volume, one device: a second entry would attach it twice."""
+    if volume_id in seen:
+        raise exceptions.InvalidVolume(
+            reason=f'Volume {volume_id} is requested by more than one block '
+                   'device mapping; a volume is attached to a server once.')
+    seen.add(volume_id)
+
+
+def attach_existing_volumes(bdms):
+    """A device that names a volume_id is that volume, whatever its source_type.
+
+    Nova validates and reserves the volume of any BDM with a volume_id, and
+    its driver attaches it instead of creating one (``if not
+    self.volume_id``): a legacy item with both snapshot_id and volume_id, or
+    a v2 item that also carries volume_id. The plan says what will happen.
+    A local device cannot be a volume: refused (Nova reserves the volume and
+    leaves it reserved).
+    """
+    for bdm in bdms:
+        if bdm.get('volume_id') is None or bdm.get('source_type') == 'volume':
+            continue
+        if not _is_volume(bdm):
+            raise exceptions.InvalidBDMFormat(
+                details=f'volume_id {bdm["volume_id"]} is given for a device '
+                        f'with destination_type {bdm.get("destination_type")}; '
+                        'an existing volume can only be attached as a volume.')
+        bdm.update(source_type='volume', snapshot_id=None, image_id=None)
+    return bdms
+
+
 def validate_bdms(request, flavor, bdms, catalog, volumes, config):
     """_validate_bdm, in Nova's order; fills volume sizes it learns."""
     boot_indexes = sorted(b['boot_index'] for b in bdms
@@ -181,12 +268,15 @@ def validate_bdms(request, flavor, bdms, catalog, volumes, config):
         raise exceptions.InvalidBDMBootSequence()
     volume_types = None
     images_seen = set()
+    volumes_seen = set()
     for bdm in bdms:
         if bdm.get('volume_type'):
             if volume_types is None:
                 volume_types = catalog.list_volume_types() if catalog else []
             if catalog is not None:
                 _check_volume_type(bdm, volume_types)
+        if bdm.get('volume_id') is not None:
+            _check_volume_once(bdm['volume_id'], volumes_seen)
         if bdm.get('image_id') is not None:
             image_id = bdm['image_id']
             if catalog is not None and image_id != request.image_ref \
@@ -231,7 +321,8 @@ def validate_bdms(request, flavor, bdms, catalog, volumes, config):
             raise exceptions.InvalidBDMDiskBus(disk_bus=disk_bus,
                                                valid=', '.join(DISK_BUSES))
         device_type = bdm.get('device_type')
-        if device_type and device_type not in DEVICE_TYPES:
+        # "" too: Nova's BDM object refuses it with a 500.
+        if device_type is not None and device_type not in DEVICE_TYPES:
             raise exceptions.InvalidDeviceType(device_type=device_type,
                                                valid=', '.join(DEVICE_TYPES))
     ephemeral_gb = int(flavor.get('ephemeral_gb') or 0)

@@ -10,6 +10,15 @@ MIN_VERSION = '2.1'
 MAX_VERSION = '2.104'
 
 _VERSION_RE = re.compile(r'^([1-9]\d*)\.([1-9]\d*|0)$')
+# More digits than any version Nova has or will have.
+_MAX_DIGITS = 6
+_SHOWN_LENGTH = 40
+
+
+def _shown(text):
+    """The version as quoted back in a message: one line, bounded."""
+    text = text if len(text) <= _SHOWN_LENGTH else text[:_SHOWN_LENGTH] + '...'
+    return text.encode('unicode_escape').decode('ascii')
 
 
 @functools.total_ordering
@@ -22,6 +31,7 @@ class APIVersion:
 
     @classmethod
     def parse(cls, text):
+        """The version ``text`` names, or Nova's 400 / 406 for the header."""
         if text is None:
             text = MAX_VERSION
         if not isinstance(text, str):
@@ -30,17 +40,24 @@ class APIVersion:
         text = text.strip()
         if text.lower() == 'latest':
             text = MAX_VERSION
+        shown = _shown(text)
         match = _VERSION_RE.match(text)
         if not match:
-            # Nova answers an unparsable version header with 400.
-            raise exceptions.HTTPBadRequest(
-                explanation=f'API Version String {text} is of invalid format. '
-                            'Must be of format MajorNum.MinorNum.')
-        version = cls(int(match.group(1)), int(match.group(2)))
+            raise exceptions.InvalidAPIVersionString(version=shown)
+        major, minor = match.groups()
+        # Digits past any supported version are refused before int(), which
+        # gives up on strings longer than Python's int digit limit.
+        if len(major) > _MAX_DIGITS or len(minor) > _MAX_DIGITS:
+            raise cls._unsupported(shown)
+        version = cls(int(major), int(minor))
         if not (cls._of(MIN_VERSION) <= version <= cls._of(MAX_VERSION)):
-            raise exceptions.VersionNotSupported(
-                version=text, min=MIN_VERSION, max=MAX_VERSION)
+            raise cls._unsupported(str(version))
         return version
+
+    @staticmethod
+    def _unsupported(shown):
+        return exceptions.InvalidGlobalAPIVersion(
+            req_ver=shown, min_ver=MIN_VERSION, max_ver=MAX_VERSION)
 
     @classmethod
     def _of(cls, text):

@@ -48,28 +48,33 @@ def _flavor(request, catalog):
 
 def _image(request, catalog):
     try:
-        image = catalog.get_image(request.image_ref)
+        return catalog.get_image_meta(request.image_ref)
     except NotFoundInCatalog:
         raise exceptions.ImageNotFound('Can not find requested image',
                                        image_id=request.image_ref)
-    return image
 
 
 def _volumes(bdms, catalog):
+    """_get_volumes_for_bdms: every volume a BDM names, whatever its source."""
     volumes = {}
     for bdm in bdms:
         volume_id = bdm.get('volume_id')
-        if bdm.get('source_type') == 'volume' and volume_id and volume_id not in volumes:
+        if volume_id and volume_id not in volumes:
             try:
                 volumes[volume_id] = catalog.get_volume(volume_id)
             except NotFoundInCatalog:
-                raise exceptions.InvalidBDMVolume(id=volume_id)
+                raise exceptions.VolumeNotFound(volume_id=volume_id)
     return volumes
+
+
+def _without_no_device(bdms):
+    # no_device entries have done their work (cancelling an image-defined
+    # device of their name); Nova's driver skips them.
+    return [b for b in bdms if not b.get('no_device')]
 
 
 def validate(body, microversion=None, catalog=None, enable_backup_source=False):
     request = parse_request(body, microversion, enable_backup_source)
-    bdms = [dict(b) for b in request.bdms if not b.get('no_device')]
     config = catalog.config() if catalog is not None else {}
     flavor = None
     instance_az = request.availability_zone
@@ -77,7 +82,8 @@ def validate(body, microversion=None, catalog=None, enable_backup_source=False):
         image = (_image(request, catalog) if request.image_ref
                  else compute.bdm_image_metadata(request, catalog))
         flavor = _flavor(request, catalog)
-        bdms = compute.check_and_transform(request, flavor, bdms)
+        bdms = _without_no_device(compute.check_and_transform(request, flavor, image))
+        compute.check_image_bootable(request.image_ref, image)
         compute.check_flavor_image(image, flavor, compute._root_bdm(bdms))
         volumes = _volumes(bdms, catalog)
         instance_az = compute.validate_volume_az(request, list(volumes.values()), config)
@@ -85,10 +91,12 @@ def validate(body, microversion=None, catalog=None, enable_backup_source=False):
         compute.default_sizes(flavor, bdms)
         image_meta = image
     else:
+        bdms = _without_no_device(compute.check_and_transform(request, None, {}))
         unlimited = {'ephemeral_gb': 1 << 31, 'swap': 1 << 31}
         compute.validate_bdms(request, unlimited, bdms, None, {}, config or
                               {'max_local_block_devices': 3})
         image_meta = None
+    bdms = compute.attach_existing_volumes(bdms)
     root_name, bdms = naming.assign_device_names(
         bdms, image_meta=image_meta,
         max_disk_devices=int(config.get('max_disk_devices_to_attach', -1)))
