@@ -9,7 +9,6 @@ status; an unusable file or option exits 2.
 
 import json
 import logging
-import re
 import sys
 
 from rich import box
@@ -24,7 +23,6 @@ from blockflow.cli import output
 
 LOG = logging.getLogger(__name__)
 
-_MICROVERSION = re.compile(r'^[1-9][0-9]*\.[0-9]+$')
 # Fields that hold the id of the device's source (or of the volume itself).
 _ID_FIELDS = ('image_id', 'snapshot_id', 'volume_id', 'backup_id')
 # Field order of the JSON device records (anything else follows, sorted).
@@ -40,15 +38,6 @@ class InternalError(exceptions.BlockflowError):
     http_status = 500
 
 
-def _microversion(text):
-    import argparse
-
-    if text == 'latest' or _MICROVERSION.match(text):
-        return text
-    raise argparse.ArgumentTypeError(
-        f'{text!r} is not a compute API microversion (X.Y or "latest")')
-
-
 def register(subparsers):
     for name, handler, summary in (
             ('validate', validate_command,
@@ -60,8 +49,7 @@ def register(subparsers):
         parser.add_argument('request', metavar='REQUEST.json',
                             help='file with the POST /servers body '
                                  '({"server": {...}})')
-        parser.add_argument('--microversion', type=_microversion,
-                            metavar='X.Y',
+        parser.add_argument('--microversion', metavar='X.Y',
                             help='compute API microversion of the request')
         parser.add_argument('--catalog', metavar='FILE',
                             help='JSON catalog of flavors, images, volumes, '
@@ -88,9 +76,10 @@ def _read_error(path, exc):
 
 def load_request(path):
     """The JSON document in ``path``; UsageError naming what is wrong."""
+    from blockflow.validation import request
+
     try:
-        with open(path, 'rb') as stream:
-            raw = stream.read()
+        raw = request.read_request_body(path)
     except OSError as exc:
         raise _read_error(path, exc)
     try:
@@ -224,11 +213,13 @@ def _console():
                    highlight=False)
 
 
-def print_devices_table(plan):
-    table = Table(box=box.SIMPLE)
-    for header in ('device', 'kind', 'source→dest', 'size', 'boot index',
-                   'bus', 'type', 'ids'):
-        table.add_column(header, no_wrap=header != 'ids')
+# Beyond this many rows rich's layout costs seconds; plain columns cost nothing.
+RICH_TABLE_MAX_ROWS = 200
+_TABLE_HEADERS = ('device', 'kind', 'source→dest', 'size', 'boot index',
+                  'bus', 'type', 'ids')
+
+
+def _table_rows(plan):
     for device in plan.devices:
         route = (f'{_printable(device.get("source_type"))}→'
                  f'{_printable(device.get("destination_type"))}')
@@ -236,7 +227,30 @@ def print_devices_table(plan):
                  _size(device), device.get('boot_index'),
                  device.get('disk_bus'), device.get('device_type'),
                  _ids(device))
-        table.add_row(*(Text(_printable(cell)) for cell in cells))
+        yield [_printable(cell) for cell in cells]
+
+
+def _print_plain_table(plan, rows):
+    widths = [max(len(header), *(len(row[i]) for row in rows))
+              for i, header in enumerate(_TABLE_HEADERS)]
+    lines = [f'root device: {_printable(plan.root_device_name)}',
+             '  '.join(h.ljust(w) for h, w in zip(_TABLE_HEADERS, widths)).rstrip(),
+             '  '.join('-' * w for w in widths)]
+    lines.extend('  '.join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+                 for row in rows)
+    sys.stdout.write('\n'.join(lines) + '\n')
+
+
+def print_devices_table(plan):
+    rows = list(_table_rows(plan))
+    if len(rows) > RICH_TABLE_MAX_ROWS:
+        _print_plain_table(plan, rows)
+        return
+    table = Table(box=box.SIMPLE)
+    for header in _TABLE_HEADERS:
+        table.add_column(header, no_wrap=header != 'ids')
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))
     console = _console()
     console.print(Text(f'root device: {_printable(plan.root_device_name)}'))
     console.print(table)
