@@ -13,6 +13,7 @@ from rich.console import Console
 from blockflow import kinds
 from blockflow.cli import main as cli_main
 from blockflow.cli import validate as cli_validate
+from blockflow.validation import catalog as catalog_module
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / 'examples'
@@ -193,7 +194,7 @@ def test_non_utf8_file(capsys, tmp_path):
 
 def test_deeply_nested_json(capsys, tmp_path):
     path = tmp_path / 'deep.json'
-    path.write_text('[' * 200000 + ']' * 200000)
+    path.write_text('[' * 50000 + ']' * 50000)     # within Nova's body limit
     code, _, err = run(capsys, 'validate', str(path))
     assert code == 2
     assert 'nested too deeply' in err
@@ -206,11 +207,83 @@ def test_missing_catalog(capsys, tmp_path):
     assert err.startswith('UsageError: catalog: cannot read ')
 
 
-def test_malformed_microversion_is_a_usage_error(capsys):
-    with pytest.raises(SystemExit) as caught:
-        cli_main.main(['validate', ALL_KINDS, '--microversion', 'two'])
-    assert caught.value.code == 2
-    assert "'two' is not a compute API microversion" in capsys.readouterr().err
+@pytest.mark.parametrize('version, cls, status', [
+    ('two', 'InvalidAPIVersionString', 400), ('2.x', 'InvalidAPIVersionString', 400),
+    ('2.105', 'InvalidGlobalAPIVersion', 406),
+    ('2.' + '9' * 4301, 'InvalidGlobalAPIVersion', 406)])
+def test_microversion_refused_as_nova_does(capsys, version, cls, status):
+    # Nova's wsgi layer: 400 for an unparsable header, 406 outside 2.1-2.104.
+    code, result, err = run_json(capsys, 'validate', ALL_KINDS, '--microversion', version)
+    assert code == 1 and err == ''
+    assert (result['error']['class'], result['error']['http_status']) == (cls, status)
+
+
+# --- sizes: Nova's body limit, bounded reads ---------------------------------------
+
+TOO_LARGE = ('HTTPRequestEntityTooLarge: Request is too large. Larger than '
+             'max_request_body_size (114688).\n')
+
+
+def test_request_over_novas_body_limit_is_413(capsys, tmp_path):
+    # oslo.middleware sizelimit in Nova's paste pipeline: 114,688 bytes.
+    body = json.loads(pathlib.Path(ALL_KINDS).read_text())
+    body['server']['name'] = 'x'
+    path = tmp_path / 'big.json'
+    text = json.dumps(body)
+    path.write_text(text + ' ' * (114688 - len(text)))
+    assert run(capsys, 'validate', str(path), *MICROVERSION)[0] == 0
+    path.write_text(text + ' ' * (114689 - len(text)))
+    code, out, err = run(capsys, 'validate', str(path), *MICROVERSION)
+    assert (code, out, err) == (1, '', TOO_LARGE)
+
+
+def test_body_limit_is_configurable(capsys, tmp_path):
+    config = tmp_path / 'blockflow.conf'
+    config.write_text('[oslo_middleware]\nmax_request_body_size = 100\n')
+    try:
+        code, result, _ = run_json(capsys, '--config-file', str(config), 'validate', ALL_KINDS)
+        assert code == 1
+        assert result['error'] == {
+            'class': 'HTTPRequestEntityTooLarge', 'http_status': 413,
+            'message': 'Request is too large. Larger than max_request_body_size (100).'}
+    finally:
+        from blockflow import conf
+        conf.CONF(args=[], project='blockflow', default_config_files=[])
+
+
+@pytest.mark.skipif(not os.path.exists('/dev/zero'), reason='no /dev/zero')
+def test_endless_files_are_read_no_further_than_the_limits(capsys):
+    assert run(capsys, 'validate', '/dev/zero') == (1, '', TOO_LARGE)
+    code, out, err = run(capsys, 'validate', ALL_KINDS, '--catalog', '/dev/zero')
+    assert code == 2 and out == ''
+    assert err == ('UsageError: catalog: /dev/zero is larger than '
+                   f'{catalog_module.MAX_CATALOG_BYTES} bytes\n')
+
+
+def test_table_of_two_thousand_devices(capsys, tmp_path):
+    items = [{'source_type': 'blank', 'destination_type': 'volume', 'volume_size': 1}
+             for _ in range(2000)]
+    items[0]['boot_index'] = 0
+    path = tmp_path / 'many.json'
+    path.write_text(json.dumps({'server': {
+        'name': 'vm', 'flavorRef': '1', 'imageRef': '', 'networks': 'none',
+        'block_device_mapping_v2': items}}, separators=(',', ':')))
+    config = tmp_path / 'blockflow.conf'
+    config.write_text('[oslo_middleware]\nmax_request_body_size = 1000000\n')
+    try:
+        code, out, err = run(capsys, '--config-file', str(config), 'validate', str(path))
+    finally:
+        from blockflow import conf
+        conf.CONF(args=[], project='blockflow', default_config_files=[])
+    assert code == 0 and err == ''
+    lines = out.splitlines()
+    assert lines[0] == 'root device: /dev/vda'
+    assert lines[1].split() == ['device', 'kind', 'source→dest', 'size', 'boot',
+                                'index', 'bus', 'type', 'ids']
+    rows = [line.split() for line in lines[3:]]
+    assert len(rows) == 2000 and len({row[0] for row in rows}) == 2000
+    assert rows[0][:5] == ['/dev/vda', 'blank->volume', 'blank→volume', '1', 'GiB']
+    assert rows[-1][0] == '/dev/vdbxx'
 
 
 # --- the installed console script ------------------------------------------------
