@@ -213,19 +213,28 @@ def _check_volume_type(bdm, volume_types):
     raise exceptions.VolumeTypeNotFound(id_or_name=wanted)
 
 
-def _check_existing_volume(bdm, volume, microversion):
+def _check_existing_volume(bdm, volume, microversion, instances=1):
+    """check_attach_and_reserve_volume, as Cinder's attachment_create judges it.
+
+    ``instances`` > 1: every server of the request reserves the volume (only
+    a source_type other than 'volume' gets past max_count's own check); the
+    second one finds it reserved, unless it is multiattach.
+    """
     if _bool(volume.get('multiattach'), default=False) and \
             microversion < MULTIATTACH_MICROVERSION:
         raise exceptions.MultiattachNotSupportedOldMicroversion()
     multiattach = _bool(volume.get('multiattach'), default=False)
     allowed = ('available', 'in-use', 'downloading') if multiattach else \
         ('available', 'downloading')
-    if volume.get('status') not in allowed:
-        statuses = ', '.join(allowed[:-1]) + ' or ' + allowed[-1]
+    statuses = ', '.join(allowed[:-1]) + ' or ' + allowed[-1]
+    status = volume.get('status')
+    if status in allowed and instances > 1 and not multiattach:
+        status = 'reserved'
+    if status not in allowed:
         raise exceptions.InvalidVolume(
             reason='Invalid input received: Invalid volume: Volume '
                    f'{volume.get("id")} status must be {statuses} to reserve, '
-                   f'but the current status is {volume.get("status")}.')
+                   f'but the current status is {status}.')
     bdm['volume_size'] = volume.get('size')
 
 
@@ -294,7 +303,7 @@ def validate_bdms(request, flavor, bdms, catalog, volumes, config):
         elif bdm.get('volume_id') is not None:
             if catalog is not None:
                 _check_existing_volume(bdm, volumes[bdm['volume_id']],
-                                       request.microversion)
+                                       request.microversion, request.max_count)
         elif bdm.get('snapshot_id') is not None:
             if catalog is not None:
                 try:

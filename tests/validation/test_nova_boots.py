@@ -310,3 +310,17 @@ def test_disk_bus_libvirt_cannot_use_on_kvm_is_replaced(bus):
     # (by device type: disk → virtio) and update_bdm writes it back.
     plan = run(body(ROOT_IMAGE_LOCAL, blank_vol(disk_bus=bus)))
     assert plan.devices[1]['disk_bus'] == 'virtio'
+
+
+def test_volume_behind_another_source_for_two_servers_is_invalid_volume():
+    # max_count's own check only looks at source_type 'volume'; the second
+    # server's attachment_create then finds the volume reserved (Cinder 400,
+    # InvalidInput → InvalidVolume in _validate_bdm).
+    doc = image_only(max_count=2, block_device_mapping=[
+        {'volume_id': VOLUME, 'snapshot_id': SNAPSHOT, 'device_name': 'vdb'}])
+    rejected(doc, 'InvalidVolume', 'Invalid volume: Invalid input received: Invalid '
+             f'volume: Volume {VOLUME} status must be available or downloading to '
+             'reserve, but the current status is reserved.')
+    data = catalog_data()
+    data['volumes'][VOLUME]['multiattach'] = True
+    assert run(doc, '2.60', data=data).devices
