@@ -105,6 +105,11 @@ def validate(body, microversion=None, catalog=None, enable_backup_source=False):
         pinned_az = instance_az or config.get('default_availability_zone', 'nova')
     devices = []
     for bdm in bdms:
+        if bdm.get('destination_type') is None:
+            # Nova accepts it and its driver drops the device (_InvalidType).
+            raise exceptions.InvalidBDMFormat(
+                details=f'source_type {bdm.get("source_type")} needs a '
+                        'destination_type (local or volume).')
         spec = kinds.classify(bdm)
         if spec is None:
             raise exceptions.InvalidBDMFormat(

@@ -324,3 +324,17 @@ def test_volume_behind_another_source_for_two_servers_is_invalid_volume():
     data = catalog_data()
     data['volumes'][VOLUME]['multiattach'] = True
     assert run(doc, '2.60', data=data).devices
+
+
+@pytest.mark.parametrize('item', [
+    {'source_type': 'volume', 'uuid': VOLUME, 'destination_type': 'local'},
+    {'source_type': 'snapshot', 'uuid': SNAPSHOT},
+    {'source_type': 'blank', 'volume_size': 1},
+    {'source_type': 'volume', 'uuid': VOLUME}])
+def test_devices_nova_would_silently_drop_are_refused(item):
+    # Nova accepts these at the API; nova/virt/block_device.py's
+    # _InvalidType then leaves the device out of the server. blockflow: 400.
+    with pytest.raises(exceptions.InvalidBDMFormat) as info:
+        run(body(ROOT_IMAGE_LOCAL, item))
+    assert info.value.http_status == 400
+    assert item['source_type'] in info.value.message
