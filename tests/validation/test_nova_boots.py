@@ -335,6 +335,6 @@ def test_devices_nova_would_silently_drop_are_refused(item):
     # Nova accepts these at the API; nova/virt/block_device.py's
     # _InvalidType then leaves the device out of the server. blockflow: 400.
     with pytest.raises(exceptions.InvalidBDMFormat) as info:
-        run(body(ROOT_IMAGE_LOCAL, item))
+        run(body(ROOT_IMAGE_LOCAL, item, flavorRef='1'))
     assert info.value.http_status == 400
     assert item['source_type'] in info.value.message
