@@ -1,6 +1,8 @@
 """No input of any shape makes the validation pipeline fail with anything but
 a BlockflowError (a clean, classified verdict)."""
 
+import json
+
 from hypothesis import given, settings, HealthCheck
 from hypothesis import strategies as st
 
@@ -59,3 +61,31 @@ def test_deep_nesting_and_huge_lists_are_clean_errors():
     _check(deep, None, None)
     _check({'server': {'name': 'vm', 'flavorRef': '1', 'networks': 'none',
                        'block_device_mapping_v2': [{}] * 100000}}, None, CATALOG)
+
+
+IMAGE_ENTRY = st.dictionaries(st.sampled_from(
+    ['source_type', 'destination_type', 'snapshot_id', 'volume_id', 'image_id',
+     'boot_index', 'device_name', 'volume_size', 'virtual_name', 'no_device',
+     'disk_bus', 'device_type', 'guest_format', 'virtual', 'device']), SCALARS, max_size=6)
+IMAGE_PROPERTIES = st.fixed_dictionaries({}, optional={
+    'bdm_v2': SCALARS,
+    'block_device_mapping': st.one_of(st.lists(IMAGE_ENTRY, max_size=4), JSONISH,
+                                      st.lists(IMAGE_ENTRY, max_size=4).map(json.dumps)),
+    'mappings': st.one_of(st.lists(IMAGE_ENTRY, max_size=4), JSONISH),
+    'root_device_name': SCALARS,
+    'hw_disk_bus': SCALARS,
+    'cinder_encryption_key_id': SCALARS})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(properties=IMAGE_PROPERTIES, server=SERVER, glance_shape=st.booleans())
+def test_any_image_properties_never_escape(properties, server, glance_shape):
+    data = catalog_data()
+    image = data['images']['ac408821-c95a-448f-9292-73986c790911']
+    if glance_shape:
+        image.pop('properties')
+        image.update(properties)
+    else:
+        image['properties'] = properties
+    server = dict(server, imageRef='ac408821-c95a-448f-9292-73986c790911')
+    _check({'server': server}, '2.67', JsonCatalog(data))
