@@ -167,3 +167,24 @@ def test_image_download_enospc_leaves_no_partial_base(small_fs, qcow2_image):
         creator.create(INSTANCE, {'kind': kinds.Kind.IMAGE_LOCAL.value}, image)
     _assert_one_line(info.value, image['id'], 'No space left on device')
     assert [f for f in _files_under(root) if not f.startswith('locks/')] == []
+
+
+def test_boot_on_a_full_instances_path_says_why_and_leaves_nothing(embedded_cloud, small_fs):
+    import copy
+    import pathlib
+    from blockflow import boot as boot_module
+    from blockflow import clients as clients_module
+    root = small_fs('2m')
+    request = json.loads((pathlib.Path(__file__).resolve().parents[2] / 'examples' /
+                          'all-kinds.json').read_text())
+    options = boot_module.BootOptions(
+        instance_uuid=str(uuid.uuid4()), cloud_ref=clients_module.embedded_ref(embedded_cloud),
+        connection=f'sqlite:///{root}/../flows.sqlite', attach_api='attachments',
+        instances_path=root)
+    _plan, outcome, _rows = boot_module.boot(copy.deepcopy(request), options)
+    assert not outcome.ok
+    _assert_one_line(outcome.failure, os.path.join(root, options.instance_uuid, 'disk.eph0'),
+                     'needs 37 MiB free')
+    assert _files_under(root) == [] and os.listdir(root) == []
+    assert not [v for v in embedded_cloud.store.list('volumes')
+                if v['metadata'].get('blockflow_instance') == options.instance_uuid]

@@ -146,3 +146,17 @@ def test_boot_waiting_on_a_creation_the_restart_failed_reverts(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_snapshot_left_creating_is_error_after_restart(tmp_path):
+    state_dir = str(tmp_path / 'cloud')
+    with EmbeddedCloud(state_dir, latency_profile='fast') as cloud:
+        cinder = cloud.cinder_client('3.44')
+        volume = cinder.volumes.create(1, name='parent')
+        _wait_for(lambda: _status(cinder, volume.id) == 'available', 'volume available')
+        snapshot = cinder.volume_snapshots.create(volume.id)
+    stopped = cloud_store.Store(state_dir)
+    stopped.update('snapshots', snapshot.id, status='creating')
+    stopped.close()
+    with EmbeddedCloud(state_dir, latency_profile='fast') as cloud:
+        assert cloud.cinder_client('3.44').volume_snapshots.get(snapshot.id).status == 'error'
