@@ -50,8 +50,9 @@ _EXT_JOURNAL = ((128 * MiB, 4 * MiB), (1 * GiB, 16 * MiB), (2 * GiB, 32 * MiB),
                 (16 * GiB, 64 * MiB), (32 * GiB, 128 * MiB), (64 * GiB, 256 * MiB),
                 (128 * GiB, 512 * MiB))
 _EXT_JOURNAL_MAX = 1 * GiB
-# mke2fs: "mke2fs 1.47.0 (5-Feb-2023)"; mkfs.xfs: "meta-data=..." tables; and
-# progress lines rewritten with backspaces ("Writing inode tables: 0/8\b\b\b").
+# A tool's version banner, which mke2fs prints to stderr before any error
+# ("mke2fs 1.47.0 (5-Feb-2023)"): never the reason. Progress lines are rewritten
+# with backspaces ("Writing inode tables: 0/8\b\b\b"); _reason keeps their end.
 _BANNER = re.compile(r'^(mke2fs|mkfs\.\w+|mkswap|mkdosfs|btrfs-progs)\s+v?[\d.]+(\s+\(.*\))?$')
 
 
