@@ -1,4 +1,4 @@
-"""Local disks on the compute host: one contract, one creator per kind (image copy, ephemeral, swap).
+"""Local disks on the compute host: one contract, a creator per kind (image copy, ephemeral, swap).
 
 Files live under ``<instances_path>/<instance_uuid>/`` with Nova's names
 (``disk``, ``disk.eph<N>``, ``disk.swap``). Each is made under the temporary
