@@ -393,6 +393,8 @@ class CloudApp:
         """PUT os-quota-sets/<project> (noauth callers are admins, as in Cinder)."""
         self._cinder(request, request_id, project_id, 'quota.update')
         changes = self._element(request, 'quota_set')
+        # Cinder's NON_QUOTA_KEYS: cinderclient's quotas.update sends tenant_id.
+        changes = {k: v for k, v in changes.items() if k not in ('tenant_id', 'id')}
         bad = sorted(k for k in changes if k not in ('volumes', 'snapshots', 'gigabytes'))
         if bad:
             raise CinderError(400, f"Bad key(s) in quota set: {','.join(bad)}")

@@ -13,6 +13,7 @@ from blockflow.cloud import app as cloud_app
 from blockflow.cloud import attachments
 from blockflow.cloud import faults as cloud_faults
 from blockflow.cloud import glance
+from blockflow.cloud import recovery
 from blockflow.cloud import store
 from blockflow.cloud import volumes
 
@@ -28,6 +29,8 @@ class EmbeddedCloud:
         self.faults = cloud_faults.Faults(latency_profile)
         self.glance = glance.Glance(self.store)
         self.cinder = volumes.Cinder(self.store, self.faults, self.glance)
+        # As Cinder's volume service does at start: nothing stays "creating" forever.
+        self.recovered = recovery.recover_interrupted_work(self.cinder)
         self.attachments = attachments.Attachments(self.cinder)
         self.cinder.seed_examples(cloud_app.PROJECT_ID)
         self.app = cloud_app.CloudApp(self)

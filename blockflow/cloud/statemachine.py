@@ -21,6 +21,16 @@ VOLUME_TRANSITIONS = {
     'error_extending': {'available', 'deleting'},
 }
 
+# What Cinder's volume service does at start (VolumeManager._do_cleanup) to a
+# volume it left in a transitional ("cleanable") status when it stopped: an
+# interrupted creation or image download ends in error, an interrupted upload
+# returns to what its attachments say, an interrupted delete is carried on.
+RESET_AT_START = {'creating': 'error', 'downloading': 'error'}
+STATUS_BY_ATTACHMENTS_AT_START = ('uploading',)
+RESUMED_AT_START = ('deleting',)
+# Snapshot.is_cleanable: only a snapshot being created, which ends in error.
+SNAPSHOT_RESET_AT_START = {'creating': 'error'}
+
 DELETABLE = ('available', 'error', 'error_restoring', 'error_extending',
              'error_managing')
 ATTACHABLE = ('available', 'reserved', 'downloading')

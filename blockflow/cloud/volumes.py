@@ -348,18 +348,24 @@ class Cinder:
         self.store.update('volumes', volume_id, status='deleting')
 
         def finish():
-            self.store.delete('volumes', volume_id)
-            try:
-                os.unlink(self._path(volume_id))
-            except FileNotFoundError:
-                pass
+            if not self.store.closed:   # a stopped cloud resumes the delete at start
+                self.purge_volume(volume_id)
         delay = self.faults.latency.get('delete_s', 0.0)
         if delay:
             timer = threading.Timer(delay, finish)
             timer.daemon = True
+            self._timers.append(timer)
             timer.start()
         else:
             finish()
+
+    def purge_volume(self, volume_id):
+        """The end of a delete: the row and the file go."""
+        self.store.delete('volumes', volume_id)
+        try:
+            os.unlink(self._path(volume_id))
+        except FileNotFoundError:
+            pass
 
     def set_status(self, volume_id, status, **extra):
         with self.store.lock:

@@ -117,6 +117,9 @@ def validate(body, microversion=None, catalog=None, enable_backup_source=False):
                         f'{bdm.get("destination_type")} is not a valid combination.')
         device = {k: v for k, v in bdm.items() if k not in _HIDDEN}
         device['kind'] = spec.kind.value
+        if spec.kind is kinds.Kind.EPHEMERAL:
+            # Nova's file name disk.eph<N>: N counts the ephemeral BDMs in order.
+            device['ephemeral_index'] = sum(d['kind'] == spec.kind.value for d in devices)
         if pinned_az and device.get('destination_type') == 'volume':
             # Nova with cross_az_attach=False creates volumes in the instance's
             # zone and checks the zone again when it attaches.
