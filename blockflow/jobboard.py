@@ -9,7 +9,9 @@ it from the shared persistence backend.
 
 import contextlib
 import functools
+import logging
 import threading
+import time
 import urllib.parse
 
 from taskflow.conductors import backends as conductor_backends
@@ -18,7 +20,10 @@ from taskflow.listeners import base as listener_base
 
 from blockflow import engine as engine_module
 from blockflow import exceptions
+from blockflow import resume
+from blockflow.persistence import claims
 
+LOG = logging.getLogger('blockflow.jobboard')
 CLAIM_EXPIRY_S = 10.0
 BOARD_NAME = 'blockflow'
 
@@ -45,9 +50,14 @@ def get_jobboard(url, persistence, claim_expiry=CLAIM_EXPIRY_S):
 
 
 def post_boot(board, persistence, factory, factory_kwargs, meta):
-    """Post a boot as a job; returns the job's uuid."""
+    """Post a boot as a job; returns the job's uuid.
+
+    The flow is saved unclaimed and marked as the jobboard's, so `resume
+    --all` leaves it to the conductor that claims the job.
+    """
+    meta = dict(meta, **{resume.JOBBOARD_META_KEY: board.name})
     _flow, book, _detail = engine_module.save_new_flow(persistence, factory,
-                                                      factory_kwargs, meta)
+                                                      factory_kwargs, meta, claim=False)
     job = board.post(f"boot-{meta['instance_uuid']}", book=book,
                      details={'store': {}})
     return job.uuid
@@ -86,6 +96,42 @@ class ExtendClaimListener(listener_base.Listener):
         self._extend()
 
 
+class FlowClaimListener(listener_base.Listener):
+    """Holds the flow's own claim while a conductor runs its job.
+
+    The job's claim keeps conductors apart; the flow's claim (the same one
+    `blockflow resume` takes) keeps a conductor and a resumer apart. A
+    conductor that finds the flow held waits for it to be released or to
+    lapse (its job claim is extended meanwhile), then runs it; losing the
+    flow's claim suspends the engine, and the conductor abandons the job.
+    """
+
+    def __init__(self, engine, persistence, expiry):
+        super().__init__(engine)
+        self._flow_engine = engine
+        self._persistence = persistence
+        self._expiry = expiry
+        self._lease = None
+
+    def register(self):
+        flow_uuid = self._flow_engine.storage.flow_uuid
+        while self._lease is None:
+            try:
+                self._lease = claims.Lease.acquire(self._persistence, flow_uuid,
+                                                   self._expiry)
+            except claims.FlowClaimed as exc:
+                LOG.info('flow %s: %s; waiting', flow_uuid, exc)
+                time.sleep(min(1.0, self._expiry / 3))
+        self._lease.keep(on_lost=self._flow_engine.suspend)
+        super().register()
+
+    def deregister(self):
+        super().deregister()
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
+
+
 def make_conductor(name, board, persistence, claim_expiry=CLAIM_EXPIRY_S):
     conductor = conductor_backends.fetch(
         'blocking', name, board, persistence=persistence, engine='parallel',
@@ -93,7 +139,9 @@ def make_conductor(name, board, persistence, claim_expiry=CLAIM_EXPIRY_S):
     original = conductor._listeners_from_job
 
     def listeners(job, engine):
-        return list(original(job, engine)) + [ExtendClaimListener(engine, job, claim_expiry)]
+        return list(original(job, engine)) + [
+            ExtendClaimListener(engine, job, claim_expiry),
+            FlowClaimListener(engine, persistence, claim_expiry)]
     conductor._listeners_from_job = listeners
     return conductor
 

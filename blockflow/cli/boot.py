@@ -174,30 +174,38 @@ def delete_command(args):
 
 
 def resume_command(args):
+    from blockflow import resume
     backend = persistence.get_backend(args.connection)
-    if args.all:
-        targets = list(engine_module.unfinished(backend))
-    else:
-        if not args.flow_id:
+
+    def progress_for(flow_detail):
+        return BootProgress((flow_detail.meta or {}).get('instance_uuid', ''),
+                            quiet=args.quiet or args.format == 'json')
+    try:
+        if args.all:
+            results = resume.resume_all(backend, progress_for)
+        elif not args.flow_id:
             raise exceptions.UsageError('resume: give FLOW_ID or --all')
-        with contextlib.closing(backend.get_connection()) as conn:
-            try:
-                targets = [graph.find_flow_detail(conn, args.flow_id)]
-            except graph.FlowNotFound as exc:
-                raise exceptions.UsageError(f'flow {exc}: no such flow')
-    worst = 0
-    for book, flow_detail in targets:
-        progress = BootProgress((flow_detail.meta or {}).get('instance_uuid', ''),
-                                quiet=args.quiet)
-        engine = engine_module.load_existing(backend, flow_detail, book, notifier=progress)
-        outcome = engine_module.run(engine)
-        print(f'flow {outcome.flow_id}: {outcome.state}'
-              + (f' ({outcome.failure})' if outcome.failure else ''))
-        worst = max(worst, 0 if outcome.ok else 1)
-    if not targets:
+        else:
+            with contextlib.closing(backend.get_connection()) as conn:
+                try:
+                    _book, flow_detail = graph.find_flow_detail(conn, args.flow_id)
+                except graph.FlowNotFound as exc:
+                    raise exceptions.UsageError(f'flow {exc}: no such flow')
+            results = [resume.resume_flow(backend, flow_detail.uuid, progress_for,
+                                          only_unfinished=False)]
+        done = []
+        for result in results:      # printed as each flow ends
+            done.append(result)
+            if args.format != 'json':
+                print(result.line(), flush=True)
+    finally:
+        backend.close()
+    if args.format == 'json':
+        output.print_json({'flows': [r.to_dict() for r in done]})
+    elif not done:
         print('nothing to resume')
-    backend.close()
-    return worst
+    return 1 if any(r.failed or (r.kind == resume.CLAIMED and not args.all)
+                    for r in done) else 0
 
 
 def register(subparsers):

@@ -32,6 +32,8 @@ from sqlalchemy import pool as sa_pool
 from taskflow import exceptions as tf_exc
 from taskflow.persistence.backends import impl_sqlalchemy
 
+from blockflow.persistence import claims
+
 SQLITE_BUSY_TIMEOUT_S = 30
 
 
@@ -145,7 +147,16 @@ class LeanConnection(impl_sqlalchemy.Connection):
             self._flush_deferred(conn)
         return flow_detail
 
+    def upgrade(self):
+        super().upgrade()
+        # Flow claims live beside the flows they guard (one owner per flow).
+        try:
+            claims.SqlClaims.create_table(self.backend.engine)
+        except sa_exc.SQLAlchemyError:
+            tf_exc.raise_with_cause(tf_exc.StorageFailure, 'Failed creating the claims table')
+
     def save_logbook(self, book):
+        """The book, its flows and their atoms in one transaction (TaskFlow's)."""
         with self._write_lock:
             self.flush()
             saved = super().save_logbook(book)

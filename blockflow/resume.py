@@ -1,0 +1,120 @@
+"""Resume unfinished flows: each on its own, each claimed first, each reported.
+
+A flow is claimed (``persistence.claims``) before it is read and run, and
+read again after the claim, so two resumers started together never run one
+flow: the loser reports who holds it, or that it has finished meanwhile.
+One flow that cannot be rebuilt, fails or is held elsewhere does not stop
+the others.
+"""
+
+import contextlib
+import dataclasses
+
+from taskflow import exceptions as tf_exc
+from taskflow import states
+
+from blockflow import engine as engine_module
+from blockflow import secrets
+from blockflow.persistence import claims
+
+RAN = 'ran'
+CLAIMED = 'claimed'
+FINISHED = 'finished'
+UNBUILDABLE = 'unbuildable'
+GONE = 'gone'
+JOB = 'job'
+# Flow detail meta key of flows posted to a jobboard: conductors run those.
+JOBBOARD_META_KEY = 'jobboard'
+
+
+@dataclasses.dataclass
+class FlowResult:
+    flow_id: str
+    instance_uuid: str
+    kind: str
+    state: str | None = None
+    detail: str | None = None
+    reopened: tuple = ()
+
+    @property
+    def failed(self):
+        """Did resuming this flow leave the boot undone (non-zero exit)?"""
+        if self.kind == RAN:
+            return self.state != states.SUCCESS
+        return self.kind in (UNBUILDABLE, GONE)
+
+    def line(self):
+        head = f'flow {self.flow_id}'
+        if self.kind == RAN:
+            return f'{head}: {self.state}' + (f' ({self.detail})' if self.detail else '')
+        if self.kind == CLAIMED:
+            return f'{head}: not resumed, {self.detail}'
+        if self.kind == FINISHED:
+            return f'{head}: not resumed, already {self.state} (finished by another process)'
+        if self.kind == UNBUILDABLE:
+            return f'{head}: cannot be rebuilt: {self.detail}'
+        if self.kind == JOB:
+            return f'{head}: not resumed, posted to a jobboard (its conductors run it)'
+        return f'{head}: {self.detail}'
+
+    def to_dict(self):
+        return {'flow_id': self.flow_id, 'instance_uuid': self.instance_uuid,
+                'outcome': self.kind, 'state': self.state, 'detail': self.detail,
+                'reopened_reverts': list(self.reopened)}
+
+
+def _instance(flow_detail):
+    return (flow_detail.meta or {}).get('instance_uuid', '')
+
+
+def _fresh(backend, flow_uuid):
+    with contextlib.closing(backend.get_connection()) as conn:
+        try:
+            return conn.get_flow_details(flow_uuid)
+        except tf_exc.NotFound:
+            return None
+
+
+def resume_flow(backend, flow_uuid, notifier_for=None, expiry=None, only_unfinished=True):
+    """Claim, re-read, rebuild and run one flow; returns its FlowResult.
+
+    ``notifier_for(flow_detail)`` gives the atom notifier of the run.
+    With ``only_unfinished`` a flow that another process has finished
+    meanwhile is left alone.
+    """
+    try:
+        lease = claims.Lease.acquire(backend, flow_uuid, expiry)
+    except claims.FlowClaimed as exc:
+        return FlowResult(flow_uuid, '', CLAIMED, detail=str(exc))
+    try:
+        flow_detail = _fresh(backend, flow_uuid)
+        if flow_detail is None:
+            return FlowResult(flow_uuid, '', GONE, detail='no such flow (deleted meanwhile)')
+        instance = _instance(flow_detail)
+        if only_unfinished and not engine_module.is_unfinished(flow_detail):
+            return FlowResult(flow_uuid, instance, FINISHED, state=flow_detail.state)
+        notifier = notifier_for(flow_detail) if notifier_for else None
+        try:
+            engine = engine_module.load_existing(backend, flow_detail, None,
+                                                 notifier=notifier)
+        except Exception as exc:    # no factory saved, factory gone or failing
+            return FlowResult(flow_uuid, instance, UNBUILDABLE,
+                              detail=secrets.mask_text(str(exc)))
+        reopened = engine_module.reopen_failed_reverts(engine, flow_detail)
+        outcome, lease = engine_module.run(engine, lease=lease), None   # run releases it
+        return FlowResult(flow_uuid, instance, RAN, state=outcome.state,
+                          detail=outcome.failure, reopened=tuple(reopened))
+    finally:
+        if lease is not None:
+            lease.release()
+
+
+def resume_all(backend, notifier_for=None, expiry=None):
+    """Resume every unfinished flow, one at a time; yields a FlowResult each."""
+    listed = [flow_detail for _book, flow_detail in engine_module.unfinished(backend)]
+    for flow_detail in listed:
+        if (flow_detail.meta or {}).get(JOBBOARD_META_KEY):
+            yield FlowResult(flow_detail.uuid, _instance(flow_detail), JOB,
+                             state=flow_detail.state)
+            continue
+        yield resume_flow(backend, flow_detail.uuid, notifier_for, expiry)
