@@ -3,6 +3,8 @@
 Flows are declared in flows/; this module loads them from their factory into
 a persisted parallel engine (a long-lived thread pool, as the measured
 TaskFlow facts advise), runs them, and turns the outcome into a summary.
+A flow is saved in one transaction and runs only under its claim
+(``persistence.claims``); a flow whose revert failed is reopened for resume.
 """
 
 import contextlib
@@ -95,9 +97,15 @@ def save_new_flow(backend, factory, factory_kwargs, meta, claim=True):
 def load_boot(backend, factory, factory_kwargs, meta, keep_on_failure=False,
               notifier=None):
     flow, book, flow_detail = save_new_flow(backend, factory, factory_kwargs, meta)
-    engine = engines.load(flow, flow_detail=flow_detail, book=book, backend=backend,
-                          engine='parallel', **_engine_options(keep_on_failure))
-    _register(engine, notifier)
+    try:
+        engine = engines.load(flow, flow_detail=flow_detail, book=book, backend=backend,
+                              engine='parallel', **_engine_options(keep_on_failure))
+        _register(engine, notifier)
+    except Exception:
+        # Never to be run here: let a resume have it now, not at the claim's expiry.
+        if (lease := _take_held(flow_detail.uuid)) is not None:
+            lease.release()
+        raise
     return engine
 
 

@@ -23,6 +23,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -38,6 +39,7 @@ claims_table = sa.Table(
     TABLE, _metadata,
     sa.Column('flow_uuid', sa.String(64), primary_key=True),
     sa.Column('owner', sa.String(255), nullable=False),
+    sa.Column('token', sa.String(36), nullable=False),
     sa.Column('host', sa.String(255), nullable=False),
     sa.Column('pid', sa.Integer, nullable=False),
     sa.Column('process_started', sa.String(32), nullable=False),
@@ -80,9 +82,15 @@ def _process_started(pid):
 
 @dataclasses.dataclass(frozen=True)
 class Owner:
+    """Who holds a claim: a process (host, pid, start time) and one claim of it.
+
+    The token tells two claims of one process apart, so a flow claimed twice
+    in one process is refused like any other held flow.
+    """
     host: str
     pid: int
     process_started: str
+    token: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
 
     @property
     def name(self):
@@ -126,7 +134,8 @@ class FlowClaimed(Exception):
 
 
 def _row_claim(row):
-    return Claim(row.flow_uuid, Owner(row.host, row.pid, row.process_started), row.expires_at)
+    return Claim(row.flow_uuid, Owner(row.host, row.pid, row.process_started, row.token),
+                 row.expires_at)
 
 
 class SqlClaims:
@@ -141,7 +150,8 @@ class SqlClaims:
 
     def _values(self, flow_uuid, owner, expiry):
         now = _now_ms()
-        return {'flow_uuid': flow_uuid, 'owner': owner.name, 'host': owner.host,
+        return {'flow_uuid': flow_uuid, 'owner': owner.name, 'token': owner.token,
+                'host': owner.host,
                 'pid': owner.pid, 'process_started': owner.process_started,
                 'claimed_at': now, 'expires_at': now + int(expiry * 1000)}
 
@@ -170,8 +180,7 @@ class SqlClaims:
             c = claims_table.c
             with self._engine.begin() as conn:
                 taken = conn.execute(sa.update(claims_table).where(
-                    c.flow_uuid == flow_uuid, c.owner == held.owner.name,
-                    c.process_started == held.owner.process_started,
+                    c.flow_uuid == flow_uuid, c.token == held.owner.token,
                     c.expires_at == held.expires_at).values(values)).rowcount
             if taken:
                 if held.owner != owner:
@@ -179,23 +188,21 @@ class SqlClaims:
                              held.owner.name, 'expired' if held.expired() else 'process gone')
                 return Claim(flow_uuid, owner, values['expires_at'])
         held = self.get(flow_uuid)
-        raise FlowClaimed(held or Claim(flow_uuid, Owner('?', 0, '?'), _now_ms()))
+        raise FlowClaimed(held or Claim(flow_uuid, Owner('?', 0, '?', '?'), _now_ms()))
 
     def renew(self, flow_uuid, owner, expiry):
         """Extend our claim; False if it is no longer ours."""
         c = claims_table.c
         with self._engine.begin() as conn:
             return conn.execute(sa.update(claims_table).where(
-                c.flow_uuid == flow_uuid, c.owner == owner.name,
-                c.process_started == owner.process_started).values(
+                c.flow_uuid == flow_uuid, c.token == owner.token).values(
                     expires_at=_now_ms() + int(expiry * 1000))).rowcount == 1
 
     def release(self, flow_uuid, owner):
         c = claims_table.c
         with self._engine.begin() as conn:
             conn.execute(sa.delete(claims_table).where(
-                c.flow_uuid == flow_uuid, c.owner == owner.name,
-                c.process_started == owner.process_started))
+                c.flow_uuid == flow_uuid, c.token == owner.token))
 
 
 class LocalClaims:

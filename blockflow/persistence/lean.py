@@ -21,6 +21,9 @@ are written:
   timing) is written with the next state change of any atom or flow, in the
   same transaction, never on its own. States, results and failures are
   written at once, so the state is durable at every task boundary.
+
+Its ``upgrade`` also creates the flow claims table (``claims.py``), so a
+flow's owner is recorded in the same database as the flow's state.
 """
 
 import contextlib

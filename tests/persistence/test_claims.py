@@ -35,17 +35,22 @@ def test_a_held_claim_is_reported_and_released(backend):
         store.claim(FLOW, _other_owner(), 60)
     assert str(raised.value).startswith(f'claimed by {lease.claim.owner.name} until ')
     assert str(raised.value).endswith('Z')
+    # A second claim of the same process is refused too.
+    with pytest.raises(claims.FlowClaimed):
+        claims.Lease.acquire(backend, FLOW, expiry=60)
     lease.release()
     assert store.get(FLOW) is None
-    assert store.claim(FLOW, _other_owner(), 60).owner == _other_owner()
+    other = _other_owner()
+    assert store.claim(FLOW, other, 60).owner == other
 
 
 def test_an_expired_claim_is_taken_over_and_its_owner_cannot_renew(backend):
     store = claims.claims_for(backend)
-    store.claim(FLOW, _other_owner(), expiry=0.001)
+    other = _other_owner()
+    store.claim(FLOW, other, expiry=0.001)
     lease = claims.Lease.acquire(backend, FLOW, expiry=60)
     assert store.get(FLOW).owner == lease.claim.owner
-    assert not store.renew(FLOW, _other_owner(), 60)
+    assert not store.renew(FLOW, other, 60)
     assert store.renew(FLOW, lease.claim.owner, 60)
 
 
