@@ -56,10 +56,10 @@ def post_boot(board, persistence, factory, factory_kwargs, meta):
     --all` leaves it to the conductor that claims the job.
     """
     meta = dict(meta, **{resume.JOBBOARD_META_KEY: board.name})
-    _flow, book, _detail = engine_module.save_new_flow(persistence, factory,
+    _flow, book, flow_detail = engine_module.save_new_flow(persistence, factory,
                                                       factory_kwargs, meta, claim=False)
     job = board.post(f"boot-{meta['instance_uuid']}", book=book,
-                     details={'store': {}})
+                     details={'store': {}, 'flow_uuid': flow_detail.uuid})
     return job.uuid
 
 
@@ -96,40 +96,52 @@ class ExtendClaimListener(listener_base.Listener):
         self._extend()
 
 
-class FlowClaimListener(listener_base.Listener):
-    """Holds the flow's own claim while a conductor runs its job.
+def _job_flow_uuid(job, persistence):
+    if job.details and job.details.get('flow_uuid'):
+        return job.details['flow_uuid']
+    # The conductor runs the only flow of the job's book (taskflow.conductors.base).
+    with contextlib.closing(persistence.get_connection()) as conn:
+        flows = list(conn.get_logbook(job.book_uuid, lazy=True))
+    return flows[0].uuid if len(flows) == 1 else None
 
-    The job's claim keeps conductors apart; the flow's claim (the same one
-    `blockflow resume` takes) keeps a conductor and a resumer apart. A
-    conductor that finds the flow held waits for it to be released or to
-    lapse (its job claim is extended meanwhile), then runs it; losing the
-    flow's claim suspends the engine, and the conductor abandons the job.
+
+def claim_job_flow(job, persistence, expiry):
+    """Claim the flow of ``job`` before its engine is loaded; None if it has none.
+
+    The job's claim keeps conductors apart; the flow's claim (the one
+    `blockflow resume` takes) keeps a conductor and a resumer apart. While
+    another process holds the flow, the conductor waits, keeping its job
+    claimed; it loads the engine only once the flow is its own, so it never
+    runs a flow state read before another owner changed it.
     """
+    flow_uuid = _job_flow_uuid(job, persistence)
+    if flow_uuid is None:
+        return None
+    while True:
+        try:
+            return claims.Lease.acquire(persistence, flow_uuid, expiry)
+        except Exception as exc:    # held elsewhere, or the database is away
+            LOG.info('job %s: flow %s not claimed (%s); waiting', job.uuid, flow_uuid, exc)
+        with contextlib.suppress(Exception):
+            job.extend_expiry(expiry)
+        time.sleep(min(1.0, expiry / 3))
 
-    def __init__(self, engine, persistence, expiry):
+
+class FlowLeaseListener(listener_base.Listener):
+    """Renews the flow's claim while the job's engine runs; suspends it if lost."""
+
+    def __init__(self, engine, lease):
         super().__init__(engine)
         self._flow_engine = engine
-        self._persistence = persistence
-        self._expiry = expiry
-        self._lease = None
+        self._lease = lease
 
     def register(self):
-        flow_uuid = self._flow_engine.storage.flow_uuid
-        while self._lease is None:
-            try:
-                self._lease = claims.Lease.acquire(self._persistence, flow_uuid,
-                                                   self._expiry)
-            except claims.FlowClaimed as exc:
-                LOG.info('flow %s: %s; waiting', flow_uuid, exc)
-                time.sleep(min(1.0, self._expiry / 3))
         self._lease.keep(on_lost=self._flow_engine.suspend)
         super().register()
 
     def deregister(self):
         super().deregister()
-        if self._lease is not None:
-            self._lease.release()
-            self._lease = None
+        self._lease.release()
 
 
 def make_conductor(name, board, persistence, claim_expiry=CLAIM_EXPIRY_S):
@@ -137,11 +149,27 @@ def make_conductor(name, board, persistence, claim_expiry=CLAIM_EXPIRY_S):
         'blocking', name, board, persistence=persistence, engine='parallel',
         engine_options={'executor': engine_module.executor()}, wait_timeout=0.5)
     original = conductor._listeners_from_job
+    original_engine = conductor._engine_from_job
+    leases = {}
+
+    def engine_from_job(job):
+        lease = claim_job_flow(job, persistence, claim_expiry)
+        try:
+            engine = original_engine(job)
+        except Exception:
+            if lease is not None:
+                lease.release()
+            raise
+        if lease is not None:
+            leases[job.uuid] = lease
+        return engine
+    conductor._engine_from_job = engine_from_job
 
     def listeners(job, engine):
-        return list(original(job, engine)) + [
-            ExtendClaimListener(engine, job, claim_expiry),
-            FlowClaimListener(engine, persistence, claim_expiry)]
+        extra = [ExtendClaimListener(engine, job, claim_expiry)]
+        if (lease := leases.pop(job.uuid, None)) is not None:
+            extra.append(FlowLeaseListener(engine, lease))
+        return list(original(job, engine)) + extra
     conductor._listeners_from_job = listeners
     return conductor
 

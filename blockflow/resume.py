@@ -54,7 +54,8 @@ class FlowResult:
         if self.kind == UNBUILDABLE:
             return f'{head}: cannot be rebuilt: {self.detail}'
         if self.kind == JOB:
-            return f'{head}: not resumed, posted to a jobboard (its conductors run it)'
+            return (f'{head}: not resumed, posted to a jobboard (its conductors run it; '
+                    '`resume FLOW_ID` runs it here)')
         return f'{head}: {self.detail}'
 
     def to_dict(self):
@@ -113,7 +114,11 @@ def resume_all(backend, notifier_for=None, expiry=None):
     """Resume every unfinished flow, one at a time; yields a FlowResult each."""
     listed = [flow_detail for _book, flow_detail in engine_module.unfinished(backend)]
     for flow_detail in listed:
-        if (flow_detail.meta or {}).get(JOBBOARD_META_KEY):
+        # A job's flow is its conductors' while the job is on the board; a
+        # conductor consumes the job when the engine ends, so a failed revert
+        # (the flow's FAILURE) is left to resume.
+        if ((flow_detail.meta or {}).get(JOBBOARD_META_KEY)
+                and flow_detail.state != states.FAILURE):
             yield FlowResult(flow_detail.uuid, _instance(flow_detail), JOB,
                              state=flow_detail.state)
             continue
