@@ -112,12 +112,17 @@ def load_boot(backend, factory, factory_kwargs, meta, keep_on_failure=False,
 def _register(engine, notifier):
     # Durations land in each atom's persisted metadata: `blockflow show` reads them.
     timing.DurationListener(engine).register()
-    engine.atom_notifier.register(states.REVERTING, functools.partial(_keep_revert_input,
-                                                                      engine))
+    keep_revert_inputs(engine)
     if notifier:
         engine.atom_notifier.register('*', notifier)
     if os.environ.get(crashpoints.ENV):
         engine.atom_notifier.register('*', crashpoints.crash_after_saved)
+
+
+def keep_revert_inputs(engine):
+    """Let failed reverts of this engine's flow be re-run later (reopen_failed_reverts)."""
+    engine.atom_notifier.register(states.REVERTING,
+                                  functools.partial(_keep_revert_input, engine))
 
 
 def _keep_revert_input(engine, _state, details):

@@ -162,6 +162,7 @@ def make_conductor(name, board, persistence, claim_expiry=CLAIM_EXPIRY_S):
             raise
         if lease is not None:
             leases[job.uuid] = lease
+        engine_module.keep_revert_inputs(engine)
         return engine
     conductor._engine_from_job = engine_from_job
 
