@@ -18,9 +18,10 @@ def test_revert_failure_is_resumed_until_clean(embedded_cloud_process, tmp_path)
     cloud = embedded_cloud_process
     instance_uuid = str(uuid.uuid4())
     connection = f'sqlite:///{tmp_path}/flows.sqlite'
-    # The last attachment completion fails, so the boot reverts; every volume
-    # delete fails, so the reverts of the created volumes cannot finish.
-    _faults(cloud, {'fail': [{'op': 'attachment.complete', 'nth': 4, 'status': 500},
+    # The last attachment completion fails (retries too), so the boot reverts;
+    # every volume delete fails, so the reverts of the created volumes cannot finish.
+    _faults(cloud, {'fail': [{'op': 'attachment.complete', 'nth': 4, 'status': 500,
+                              'times': 1000},
                              {'op': 'volume.delete', 'status': 503, 'times': 1000}]})
     boot = _blockflow(_boot_args(cloud, tmp_path, instance_uuid) + ['-f', 'json'],
                       _env(tmp_path))
