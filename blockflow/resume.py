@@ -14,7 +14,9 @@ from taskflow import exceptions as tf_exc
 from taskflow import states
 
 from blockflow import engine as engine_module
+from blockflow import exceptions
 from blockflow import secrets
+from blockflow.inspect import graph
 from blockflow.persistence import claims
 
 RAN = 'ran'
@@ -64,7 +66,7 @@ class FlowResult:
                 'reopened_reverts': list(self.reopened)}
 
 
-def _instance(flow_detail):
+def instance_of(flow_detail):
     return (flow_detail.meta or {}).get('instance_uuid', '')
 
 
@@ -91,7 +93,7 @@ def resume_flow(backend, flow_uuid, notifier_for=None, expiry=None, only_unfinis
         flow_detail = _fresh(backend, flow_uuid)
         if flow_detail is None:
             return FlowResult(flow_uuid, '', GONE, detail='no such flow (deleted meanwhile)')
-        instance = _instance(flow_detail)
+        instance = instance_of(flow_detail)
         if only_unfinished and not engine_module.is_unfinished(flow_detail):
             return FlowResult(flow_uuid, instance, FINISHED, state=flow_detail.state)
         notifier = notifier_for(flow_detail) if notifier_for else None
@@ -119,7 +121,29 @@ def resume_all(backend, notifier_for=None, expiry=None):
         # (the flow's FAILURE) is left to resume.
         if ((flow_detail.meta or {}).get(JOBBOARD_META_KEY)
                 and flow_detail.state != states.FAILURE):
-            yield FlowResult(flow_detail.uuid, _instance(flow_detail), JOB,
+            yield FlowResult(flow_detail.uuid, instance_of(flow_detail), JOB,
                              state=flow_detail.state)
             continue
         yield resume_flow(backend, flow_detail.uuid, notifier_for, expiry)
+
+
+def resume(backend, flow_id=None, every=False, notifier_for=None, expiry=None):
+    """`blockflow resume`: every unfinished flow, or the one FLOW_ID (a unique
+    prefix will do) whatever its state; yields a FlowResult per flow."""
+    expiry = expiry or claims.default_expiry()      # a bad setting fails before any work
+    if every:
+        yield from resume_all(backend, notifier_for, expiry)
+        return
+    if not flow_id:
+        raise exceptions.UsageError('resume: give FLOW_ID or --all')
+    with contextlib.closing(backend.get_connection()) as conn:
+        try:
+            _book, flow_detail = graph.find_flow_detail(conn, flow_id)
+        except graph.FlowNotFound as exc:
+            raise exceptions.UsageError(f'flow {exc}: no such flow') from None
+    yield resume_flow(backend, flow_detail.uuid, notifier_for, expiry, only_unfinished=False)
+
+
+def exit_code(results, every):
+    """1 if a flow was left undone; a flow held elsewhere counts only when named."""
+    return 1 if any(r.failed or (r.kind == CLAIMED and not every) for r in results) else 0

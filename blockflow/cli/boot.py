@@ -8,14 +8,12 @@ import uuid
 
 from blockflow import boot as boot_module
 from blockflow import clients as clients_module
-from blockflow import engine as engine_module
 from blockflow import exceptions
 from blockflow import persistence
 from blockflow import records
 from blockflow.cli import output
 from blockflow.cli.progress import BootProgress
 from blockflow.cli import validate as validate_cli
-from blockflow.inspect import graph
 from blockflow.inspect import report
 
 @contextlib.contextmanager
@@ -175,37 +173,22 @@ def delete_command(args):
 
 def resume_command(args):
     from blockflow import resume
+    quiet = args.quiet or args.format == 'json'
     backend = persistence.get_backend(args.connection)
-
-    def progress_for(flow_detail):
-        return BootProgress((flow_detail.meta or {}).get('instance_uuid', ''),
-                            quiet=args.quiet or args.format == 'json')
+    done = []
     try:
-        if args.all:
-            results = resume.resume_all(backend, progress_for)
-        elif not args.flow_id:
-            raise exceptions.UsageError('resume: give FLOW_ID or --all')
-        else:
-            with contextlib.closing(backend.get_connection()) as conn:
-                try:
-                    _book, flow_detail = graph.find_flow_detail(conn, args.flow_id)
-                except graph.FlowNotFound as exc:
-                    raise exceptions.UsageError(f'flow {exc}: no such flow')
-            results = [resume.resume_flow(backend, flow_detail.uuid, progress_for,
-                                          only_unfinished=False)]
-        done = []
-        for result in results:      # printed as each flow ends
+        for result in resume.resume(backend, args.flow_id, args.all, lambda flow_detail:
+                                    BootProgress(resume.instance_of(flow_detail), quiet=quiet)):
             done.append(result)
             if args.format != 'json':
-                print(result.line(), flush=True)
+                print(result.line(), flush=True)     # as each flow ends
     finally:
         backend.close()
     if args.format == 'json':
         output.print_json({'flows': [r.to_dict() for r in done]})
     elif not done:
         print('nothing to resume')
-    return 1 if any(r.failed or (r.kind == resume.CLAIMED and not args.all)
-                    for r in done) else 0
+    return resume.exit_code(done, args.all)
 
 
 def register(subparsers):
