@@ -24,6 +24,7 @@ CLAIMED = 'claimed'
 FINISHED = 'finished'
 UNBUILDABLE = 'unbuildable'
 GONE = 'gone'
+ERROR = 'error'
 JOB = 'job'
 # Flow detail meta key of flows posted to a jobboard: conductors run those.
 JOBBOARD_META_KEY = 'jobboard'
@@ -43,7 +44,7 @@ class FlowResult:
         """Did resuming this flow leave the boot undone (non-zero exit)?"""
         if self.kind == RAN:
             return self.state != states.SUCCESS
-        return self.kind in (UNBUILDABLE, GONE)
+        return self.kind in (UNBUILDABLE, GONE, ERROR)
 
     def line(self):
         head = f'flow {self.flow_id}'
@@ -55,6 +56,8 @@ class FlowResult:
             return f'{head}: not resumed, already {self.state} (finished by another process)'
         if self.kind == UNBUILDABLE:
             return f'{head}: cannot be rebuilt: {self.detail}'
+        if self.kind == ERROR:
+            return f'{head}: could not be resumed: {self.detail}'
         if self.kind == JOB:
             return (f'{head}: not resumed, posted to a jobboard (its conductors run it; '
                     '`resume FLOW_ID` runs it here)')
@@ -107,6 +110,8 @@ def resume_flow(backend, flow_uuid, notifier_for=None, expiry=None, only_unfinis
         outcome, lease = engine_module.run(engine, lease=lease), None   # run releases it
         return FlowResult(flow_uuid, instance, RAN, state=outcome.state,
                           detail=outcome.failure, reopened=tuple(reopened))
+    except Exception as exc:    # e.g. the database went away: the next flow may fare better
+        return FlowResult(flow_uuid, '', ERROR, detail=secrets.mask_text(str(exc)))
     finally:
         if lease is not None:
             lease.release()
