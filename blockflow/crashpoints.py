@@ -6,7 +6,10 @@
 - ``before:<atom>``  — as the atom starts, before any side effect;
 - ``inside:<atom>``  — after the atom's side effect, before its result is saved;
 - ``after:<atom>``   — after its result is saved;
-- ``revert:<atom>``  — inside the atom's revert, after its undo.
+- ``revert:<atom>``  — inside the atom's revert, after its undo;
+- ``save:claimed``   — saving a new flow: its claim written, the flow not yet;
+- ``save:saved``     — saving a new flow: flow and factory details written,
+  no atom yet (the engine writes the atoms as it starts).
 
 The atom part may hold shell wildcards (``inside:*-create-volume``). With
 ``BLOCKFLOW_CRASH_ONCE_FILE`` set, each matching atom crashes the process
@@ -21,7 +24,7 @@ import threading
 ENV = 'BLOCKFLOW_CRASH_AT'
 ONCE_ENV = 'BLOCKFLOW_CRASH_ONCE_FILE'
 CRASH_EXIT_CODE = 97
-WHERE = ('before', 'inside', 'after', 'revert')
+WHERE = ('before', 'inside', 'after', 'revert', 'save')
 # Held from the decision to die until the process is gone: parallel devices
 # reaching the point together must not both record a crash.
 _DYING = threading.Lock()

@@ -3,9 +3,12 @@
 Flows are declared in flows/; this module loads them from their factory into
 a persisted parallel engine (a long-lived thread pool, as the measured
 TaskFlow facts advise), runs them, and turns the outcome into a summary.
+A flow is saved in one transaction and runs only under its claim
+(``persistence.claims``); a flow whose revert failed is reopened for resume.
 """
 
 import contextlib
+import functools
 import importlib
 import logging
 import os
@@ -18,10 +21,12 @@ from taskflow import exceptions as tf_exc
 from taskflow import states
 from taskflow.listeners import timing
 from taskflow.persistence import models
+from taskflow.types import failure as failure_type
 
 from blockflow import crashpoints
 from blockflow import persistence
 from blockflow import secrets
+from blockflow.persistence import claims
 
 LOG = logging.getLogger('blockflow.engine')
 # Waiting devices hold a worker each (TaskFlow tasks are threads); threads start
@@ -29,6 +34,12 @@ LOG = logging.getLogger('blockflow.engine')
 DEFAULT_WORKERS = 512
 _EXECUTOR = None
 _EXECUTOR_LOCK = threading.Lock()
+ATOM_KINDS = ('task', 'retry')
+# Atom meta key: the execute result a revert started from (see _keep_revert_input).
+REVERT_INPUT_KEY = 'blockflow_revert_input'
+# Claims save_new_flow took for flows this process is about to run.
+_LEASES = {}
+_LEASES_LOCK = threading.Lock()
 
 
 def executor(max_workers=DEFAULT_WORKERS):
@@ -55,38 +66,81 @@ def _engine_options(keep_on_failure):
     return {'executor': executor(), 'never_resolve': bool(keep_on_failure)}
 
 
-def save_new_flow(backend, factory, factory_kwargs, meta):
-    """Persist a logbook and flow detail for a new boot; returns (flow, book, detail)."""
+def save_new_flow(backend, factory, factory_kwargs, meta, claim=True):
+    """Persist a logbook and flow detail for a new boot; returns (flow, book, detail).
+
+    The flow becomes visible to other processes whole or not at all: the
+    factory details go into the flow detail's meta (as TaskFlow's
+    save_factory_details does without a backend) and one save_logbook writes
+    book, flow detail and meta in a single transaction. With ``claim`` the
+    flow is claimed for this process before it is saved, so no concurrent
+    ``resume --all`` picks up a flow that is still booting here; ``run``
+    keeps that claim renewed and releases it at the end.
+    """
     factory_fn = reflection_import(factory)
     flow = factory_fn(**factory_kwargs)
     book = models.LogBook(f"instance-{meta['instance_uuid']}")
     flow_detail = models.FlowDetail(flow.name, str(uuid.uuid4()))
     flow_detail.meta.update(meta)
+    # Stores the factory's name and arguments, so any process can rebuild it.
+    engines.save_factory_details(flow_detail, factory_fn, (), factory_kwargs)
     book.add(flow_detail)
+    if claim:
+        _hold(claims.Lease.acquire(backend, flow_detail.uuid))
+        crashpoints.maybe_crash('save', 'claimed')
     with contextlib.closing(backend.get_connection()) as conn:
         conn.save_logbook(book)
-    # Stores the factory's name and arguments, so any process can rebuild it.
-    engines.save_factory_details(flow_detail, factory_fn, (), factory_kwargs,
-                                 backend=backend)
+    crashpoints.maybe_crash('save', 'saved')
     return flow, book, flow_detail
 
 
 def load_boot(backend, factory, factory_kwargs, meta, keep_on_failure=False,
               notifier=None):
     flow, book, flow_detail = save_new_flow(backend, factory, factory_kwargs, meta)
-    engine = engines.load(flow, flow_detail=flow_detail, book=book, backend=backend,
-                          engine='parallel', **_engine_options(keep_on_failure))
-    _register(engine, notifier)
+    try:
+        engine = engines.load(flow, flow_detail=flow_detail, book=book, backend=backend,
+                              engine='parallel', **_engine_options(keep_on_failure))
+        _register(engine, notifier)
+    except Exception:
+        # Never to be run here: let a resume have it now, not at the claim's expiry.
+        if (lease := _take_held(flow_detail.uuid)) is not None:
+            lease.release()
+        raise
     return engine
 
 
 def _register(engine, notifier):
     # Durations land in each atom's persisted metadata: `blockflow show` reads them.
     timing.DurationListener(engine).register()
+    keep_revert_inputs(engine)
     if notifier:
         engine.atom_notifier.register('*', notifier)
     if os.environ.get(crashpoints.ENV):
         engine.atom_notifier.register('*', crashpoints.crash_after_saved)
+
+
+def keep_revert_inputs(engine):
+    """Let failed reverts of this engine's flow be re-run later (reopen_failed_reverts)."""
+    engine.atom_notifier.register(states.REVERTING,
+                                  functools.partial(_keep_revert_input, engine))
+
+
+def _keep_revert_input(engine, _state, details):
+    """Keep the result a revert starts from in the atom's meta.
+
+    TaskFlow drops an atom's execute result when its revert fails
+    (REVERT_FAILURE); re-running that revert later (``reopen_failed_reverts``)
+    needs the result to know what to undo.
+    """
+    name = details.get('task_name')
+    if not name:
+        return
+    try:
+        result = engine.storage.get_execute_result(name)
+    except tf_exc.NotFound:
+        return
+    if result is not None and not isinstance(result, failure_type.Failure):
+        engine.storage.update_atom_metadata(name, {REVERT_INPUT_KEY: result})
 
 
 def reflection_import(dotted):
@@ -101,8 +155,26 @@ def load_existing(backend, flow_detail, book, keep_on_failure=False, notifier=No
     return engine
 
 
-def run(engine):
-    """Run to the end; return a BootOutcome (never raises for a flow failure)."""
+def _hold(lease):
+    with _LEASES_LOCK:
+        _LEASES[lease.flow_uuid] = lease
+
+
+def _take_held(flow_uuid):
+    with _LEASES_LOCK:
+        return _LEASES.pop(flow_uuid, None)
+
+
+def run(engine, lease=None):
+    """Run to the end; return a BootOutcome (never raises for a flow failure).
+
+    ``lease`` (or the claim ``save_new_flow`` took for this flow) is renewed
+    while the engine runs and released at the end; losing it to another
+    process suspends the engine.
+    """
+    lease = lease or _take_held(engine.storage.flow_uuid)
+    if lease is not None:
+        lease.keep(on_lost=functools.partial(_suspend, engine))
     failure = None
     try:
         engine.run()
@@ -110,19 +182,94 @@ def run(engine):
         failure = secrets.mask_text('; '.join(str(f.exception) for f in exc))
     except Exception as exc:  # the flow failed (and, by default, reverted)
         failure = secrets.mask_text(str(exc))
-    flow_detail = engine.storage._flowdetail
-    atoms = {ad.name: ad.state for ad in flow_detail
-             if not ad.name.startswith('_TaskFlow_')}
-    return BootOutcome(engine.storage.flow_uuid, engine.storage.get_flow_state(), atoms,
-                       failure)
+    finally:
+        if lease is not None:
+            lease.release()
+    atoms = atom_states(engine)
+    state = outcome_state(engine.storage.get_flow_state(), atoms.values())
+    if lease is not None and lease.lost:
+        failure = f'stopped: {failure or "the flow was claimed by another process"}'
+    return BootOutcome(engine.storage.flow_uuid, state, atoms, failure)
+
+
+def _suspend(engine):
+    with contextlib.suppress(Exception):
+        engine.suspend()
+
+
+def atom_states(engine):
+    """{atom name: state} of a compiled engine's tasks and retries."""
+    compilation = engine.compilation
+    if compilation is None:
+        return {}
+    names = [node.name for node, data in compilation.execution_graph.nodes(data=True)
+             if data.get('kind') in ATOM_KINDS]
+    return {name: state for name, (state, _intention)
+            in engine.storage.get_atoms_states(names).items()}
+
+
+def outcome_state(flow_state, atom_states_):
+    """The flow's state, or REVERT_FAILURE for a failed flow with an unfinished revert.
+
+    TaskFlow ends such a flow FAILURE; REVERT_FAILURE tells it apart from a
+    failure kept for inspection (--keep-on-failure), which has nothing to undo.
+    """
+    if flow_state == states.FAILURE and states.REVERT_FAILURE in set(atom_states_):
+        return states.REVERT_FAILURE
+    return flow_state
+
+
+def revert_unfinished(flow_detail):
+    """True when a failed flow still has reverts to (re)run.
+
+    An atom failed reverting (REVERT_FAILURE), is mid-revert (REVERTING), or
+    was meant to be reverted but never was (intention REVERT, state SUCCESS or
+    FAILURE: reverts stop below an atom whose revert failed).
+    """
+    for atom_detail in flow_detail:
+        if atom_detail.state in (states.REVERT_FAILURE, states.REVERTING):
+            return True
+        if (atom_detail.intention == states.REVERT
+                and atom_detail.state in (states.SUCCESS, states.FAILURE)):
+            return True
+    return False
+
+
+def is_unfinished(flow_detail):
+    if flow_detail.state == states.FAILURE:
+        return revert_unfinished(flow_detail)
+    return flow_detail.state not in (states.SUCCESS, states.REVERTED)
+
+
+def reopen_failed_reverts(engine, flow_detail):
+    """Make every REVERT_FAILURE atom of a loaded engine revert again on ``run``.
+
+    An atom left REVERTING is what a crash mid-revert leaves, and TaskFlow
+    re-runs its revert on resume; a failed revert is put back in that state,
+    with the execute result it was reverting (kept by _keep_revert_input, as
+    TaskFlow cleared it) so the revert knows what to undo. ``flow_detail`` is
+    the one the engine was loaded from. Returns the names reopened.
+    """
+    storage = engine.storage
+    reopened = []
+    for atom_detail in flow_detail:
+        if atom_detail.state != states.REVERT_FAILURE:
+            continue
+        kept = (atom_detail.meta or {}).get(REVERT_INPUT_KEY)
+        if kept is not None and atom_detail.failure is None:
+            storage.save(atom_detail.name, kept, states.SUCCESS)
+        storage.set_atom_intention(atom_detail.name, states.REVERT)
+        storage.set_atom_state(atom_detail.name, states.REVERTING)
+        reopened.append(atom_detail.name)
+    return reopened
 
 
 def unfinished(backend):
+    """(book, flow detail) of every flow a resume should pick up."""
     with contextlib.closing(backend.get_connection()) as conn:
         for book in conn.get_logbooks():
             for flow_detail in book:
-                if flow_detail.state not in (states.SUCCESS, states.FAILURE,
-                                             states.REVERTED):
+                if is_unfinished(flow_detail):
                     yield book, flow_detail
 
 

@@ -8,14 +8,12 @@ import uuid
 
 from blockflow import boot as boot_module
 from blockflow import clients as clients_module
-from blockflow import engine as engine_module
 from blockflow import exceptions
 from blockflow import persistence
 from blockflow import records
 from blockflow.cli import output
 from blockflow.cli.progress import BootProgress
 from blockflow.cli import validate as validate_cli
-from blockflow.inspect import graph
 from blockflow.inspect import report
 
 @contextlib.contextmanager
@@ -174,30 +172,23 @@ def delete_command(args):
 
 
 def resume_command(args):
+    from blockflow import resume
+    quiet = args.quiet or args.format == 'json'
     backend = persistence.get_backend(args.connection)
-    if args.all:
-        targets = list(engine_module.unfinished(backend))
-    else:
-        if not args.flow_id:
-            raise exceptions.UsageError('resume: give FLOW_ID or --all')
-        with contextlib.closing(backend.get_connection()) as conn:
-            try:
-                targets = [graph.find_flow_detail(conn, args.flow_id)]
-            except graph.FlowNotFound as exc:
-                raise exceptions.UsageError(f'flow {exc}: no such flow')
-    worst = 0
-    for book, flow_detail in targets:
-        progress = BootProgress((flow_detail.meta or {}).get('instance_uuid', ''),
-                                quiet=args.quiet)
-        engine = engine_module.load_existing(backend, flow_detail, book, notifier=progress)
-        outcome = engine_module.run(engine)
-        print(f'flow {outcome.flow_id}: {outcome.state}'
-              + (f' ({outcome.failure})' if outcome.failure else ''))
-        worst = max(worst, 0 if outcome.ok else 1)
-    if not targets:
+    done = []
+    try:
+        for result in resume.resume(backend, args.flow_id, args.all, lambda flow_detail:
+                                    BootProgress(resume.instance_of(flow_detail), quiet=quiet)):
+            done.append(result)
+            if args.format != 'json':
+                print(result.line(), flush=True)     # as each flow ends
+    finally:
+        backend.close()
+    if args.format == 'json':
+        output.print_json({'flows': [r.to_dict() for r in done]})
+    elif not done:
         print('nothing to resume')
-    backend.close()
-    return worst
+    return resume.exit_code(done, args.all)
 
 
 def register(subparsers):

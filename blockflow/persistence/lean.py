@@ -21,6 +21,9 @@ are written:
   timing) is written with the next state change of any atom or flow, in the
   same transaction, never on its own. States, results and failures are
   written at once, so the state is durable at every task boundary.
+
+Its ``upgrade`` also creates the flow claims table (``claims.py``), so a
+flow's owner is recorded in the same database as the flow's state.
 """
 
 import contextlib
@@ -31,6 +34,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import pool as sa_pool
 from taskflow import exceptions as tf_exc
 from taskflow.persistence.backends import impl_sqlalchemy
+
+from blockflow.persistence import claims
 
 SQLITE_BUSY_TIMEOUT_S = 30
 
@@ -145,7 +150,16 @@ class LeanConnection(impl_sqlalchemy.Connection):
             self._flush_deferred(conn)
         return flow_detail
 
+    def upgrade(self):
+        super().upgrade()
+        # Flow claims live beside the flows they guard (one owner per flow).
+        try:
+            claims.SqlClaims.create_table(self.backend.engine)
+        except sa_exc.SQLAlchemyError:
+            tf_exc.raise_with_cause(tf_exc.StorageFailure, 'Failed creating the claims table')
+
     def save_logbook(self, book):
+        """The book, its flows and their atoms in one transaction (TaskFlow's)."""
         with self._write_lock:
             self.flush()
             saved = super().save_logbook(book)

@@ -20,6 +20,7 @@ from blockflow.cloud import app as cloud_app
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / 'examples' / 'all-kinds.json'
 VOLUME_DEVICES = {'vda', 'vdd', 'vde', 'vdf'}
 CREATED_DEVICES = {'vda', 'vde', 'vdf'}
+USER_VOLUME = '56494430-5460-4582-a3d0-e22cb4ef0cd2'
 
 
 def _blockflow(args, env):
@@ -124,7 +125,7 @@ def test_crash_during_revert_then_resume_finishes_the_revert(embedded_cloud_proc
     assert 'REVERTED' in resumed.stdout, resumed.stdout + resumed.stderr[-2000:]
     volumes, attachments, stuck = _state(embedded_cloud_process, instance_uuid)
     assert volumes == [] and attachments == [] and stuck == []
-    user = _cinder(embedded_cloud_process).volumes.get('56494430-5460-4582-a3d0-e22cb4ef0cd2')
+    user = _cinder(embedded_cloud_process).volumes.get(USER_VOLUME)
     assert user.status == 'available'
 
 
