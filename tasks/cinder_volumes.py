@@ -14,9 +14,10 @@ from tasks.base import undo_call
 ALLOCATE_RETRIES = 60          # Nova's block_device_allocate_retries
 ALLOCATE_INTERVAL_S = 3.0      # Nova's block_device_allocate_retries_interval
 # A volume in one of these is on its way somewhere: wait before deleting it.
-BUSY_STATES = frozenset({'creating', 'downloading', 'attaching', 'reserved', 'detaching',
-                         'backing-up', 'restoring-backup', 'uploading', 'extending',
-                         'maintenance', 'awaiting-transfer'})
+BUSY_STATES = frozenset({'creating', 'downloading', 'backing-up', 'restoring-backup',
+                         'uploading', 'extending', 'maintenance', 'awaiting-transfer'})
+# Still attached or reserved: an attachment undo failed before; waiting will not help.
+ATTACHED_STATES = frozenset({'in-use', 'attaching', 'reserved', 'detaching'})
 DELETE_WAIT_S = 60.0
 DELETE_POLL_S = 0.1
 
@@ -47,9 +48,9 @@ def delete_volume(clients, volume_id):
         status = volume.status
         if status == 'error_deleting':
             raise UndoFailed('volume', volume_id, 'volume.delete', 'volume is error_deleting')
-        if status == 'in-use':
+        if status in ATTACHED_STATES:
             raise UndoFailed('volume', volume_id, 'volume.delete',
-                             'volume is still attached (in-use)')
+                             f'volume is still attached ({status})')
         if status != 'deleting' and status not in BUSY_STATES:
             try:
                 undo_call('volume.delete', 'volume', volume_id, cinder.volumes.delete,

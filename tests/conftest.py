@@ -4,4 +4,5 @@ pytest_plugins = [
     'tests.fixtures.cloud',
     'tests.fixtures.realcinder',
     'tests.fixtures.retries',
+    'tests.fixtures.lossy_proxy',
 ]
