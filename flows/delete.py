@@ -1,8 +1,8 @@
 """The delete flow of one instance: every recorded device released in
 parallel (disk out of the domain, Cinder attach steps undone, volume deleted
 when delete_on_termination, local file removed, record marked deleted), then
-what no record names (the instance's attachments, volumes blockflow made for
-it), the domain, earlier leftovers and the empty instance directory.
+earlier leftovers, what no record names (the instance's attachments, volumes
+blockflow made for it), the domain and the empty instance directory.
 
 ``create_delete_flow`` is the reimportable factory stored with the flow, so a
 delete that crashed is resumed like a boot (``blockflow resume`` or the next
@@ -87,11 +87,12 @@ def create_delete_flow(instance_uuid, devices, cloud_ref, records_url, libvirt_u
     kept = [d['volume_id'] for d in devices
             if d['volume_id'] and not d['delete_on_termination']]
     root.add(
+        release.RetryLeftovers(name=name('retry-leftovers'), **common),
         release.SweepInstance(name=name('sweep'), clients=clients,
                               inject={'instance_uuid': instance_uuid,
                                       'kept_volume_ids': kept}),
         release.UndefineDomain(hypervisor, name=name('undefine-domain'), **common),
-        release.ResolveLeftovers(name=name('resolve-leftovers'), **common),
+        release.SettleLeftovers(name=name('settle-leftovers'), **common),
         release.RemoveInstanceDir(name=name('remove-instance-dir'),
                                   inject={'instance_dir': instance_dir}))
     return root

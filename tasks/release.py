@@ -117,23 +117,31 @@ class UndefineDomain(_HypervisorTask):
         return 'domain undefined'
 
 
-class ResolveLeftovers(BlockflowTask):
-    """Undo what earlier reverts recorded as left over; those without an undo
-    function were covered by the steps before (domain gone, volumes swept).
+class RetryLeftovers(BlockflowTask):
+    """Run again the undo functions earlier reverts recorded as failed (before
+    the sweep: a volume left reserved must be freed before it can be deleted).
     Reversion strategy: none."""
 
     def execute(self, instance_uuid):
-        store = records.Leftovers(self.leftovers_url)
         remaining = undo.retry_leftovers(self.clients, self.leftovers_url, instance_uuid,
                                          retrying.REVERT_POLICY)
         unresolved = [row for row in remaining if row['undo'] in undo.UNDO]
-        for row in remaining:
-            if row['undo'] not in undo.UNDO:
-                store.resolve(row['uuid'])
         if unresolved:
             raise undo.LeftoversRemain(count=len(unresolved), details='; '.join(
                 records.describe_leftover(row) for row in unresolved))
-        return f'{len(remaining)} leftover(s) settled'
+        return f'{len(remaining)} leftover(s) without an undo function'
+
+
+class SettleLeftovers(BlockflowTask):
+    """Mark the leftovers that had no undo function resolved: the sweep and the
+    domain's undefine covered them. Reversion strategy: none."""
+
+    def execute(self, instance_uuid):
+        store = records.Leftovers(self.leftovers_url)
+        rows = store.open_for(instance_uuid)
+        for row in rows:
+            store.resolve(row['uuid'])
+        return f'{len(rows)} leftover(s) settled'
 
 
 class RemoveInstanceDir(BlockflowTask):
