@@ -23,9 +23,11 @@ from blockflow import engine as engine_module
 from blockflow import persistence
 from blockflow import records
 from blockflow import teardown
+from blockflow.cloud.server import EmbeddedCloud
 from blockflow.hypervisor import domain
 from tests.boot.test_boot_e2e import ALL_KINDS
 from tests.boot.test_boot_e2e import USER_VOLUME
+from tests.fixtures.lossy_proxy import LossyProxy
 
 FAULTS = ('500', '503', 'reset', 'lost')
 # Calls of the boot (both APIs read through Glance and Cinder the same way).
@@ -46,6 +48,34 @@ REVERT_OPS = {
 # three devices are fully attached when the revert starts.
 TRIGGER = {'attachments': 'attachment.complete', 'legacy': 'volume.action.os-attach'}
 ALWAYS = 10_000
+
+
+@pytest.fixture(scope='module')
+def _shared_cloud(tmp_path_factory):
+    """One cloud and proxy for the whole matrix (each case ends clean, asserted)."""
+    cloud = EmbeddedCloud(str(tmp_path_factory.mktemp('matrix-cloud')),
+                          latency_profile='fast')
+    cloud.start()
+    proxy = LossyProxy(cloud.url)
+    yield cloud, proxy
+    proxy.stop()
+    cloud.stop()
+
+
+@pytest.fixture
+def matrix_cloud(_shared_cloud):
+    cloud, proxy = _shared_cloud
+    _clear(cloud, proxy)
+    yield cloud, proxy
+    _clear(cloud, proxy)
+    # A failed case must not fail the next ones: free what it left, directly.
+    for attachment in cloud.store.list('attachments'):
+        cloud.attachments.delete(cloud.project_id, attachment['id'], True)
+    for volume in cloud.store.list('volumes'):
+        if volume['metadata'].get('blockflow_instance'):
+            cloud.store.delete('volumes', volume['id'])
+    cloud.store.update('volumes', USER_VOLUME, status='available', attach_status='detached',
+                       attachments=[])
 
 
 def _options(proxy, tmp_path, attach_api):
@@ -135,8 +165,8 @@ def _cases():
 
 
 @pytest.mark.parametrize('attach_api, op, fault', list(_cases()))
-def test_call_failing_always(embedded_cloud, lossy_proxy, tmp_path, fast_retries,
-                             attach_api, op, fault):
+def test_call_failing_always(matrix_cloud, tmp_path, fast_retries, attach_api, op, fault):
+    embedded_cloud, lossy_proxy = matrix_cloud
     def faults():
         if op in REVERT_OPS[attach_api]:
             embedded_cloud.faults.fail(TRIGGER[attach_api], nth=4, status=500, times=ALWAYS)
@@ -155,10 +185,10 @@ def test_call_failing_always(embedded_cloud, lossy_proxy, tmp_path, fast_retries
 
 @pytest.mark.parametrize('attach_api', ['attachments', 'legacy'])
 @pytest.mark.parametrize('fault', FAULTS)
-def test_every_call_failing_once(embedded_cloud, lossy_proxy, tmp_path, fast_retries,
-                                 attach_api, fault):
+def test_every_call_failing_once(matrix_cloud, tmp_path, fast_retries, attach_api, fault):
     """Each boot call fails once (all in one boot): the boot succeeds with
     nothing made twice; then each delete call fails once: nothing is left."""
+    embedded_cloud, lossy_proxy = matrix_cloud
     def faults():
         for op in BOOT_OPS[attach_api]:
             _inject(embedded_cloud, lossy_proxy, op, fault, 1, nth=2)
@@ -175,9 +205,10 @@ def test_every_call_failing_once(embedded_cloud, lossy_proxy, tmp_path, fast_ret
 
 @pytest.mark.parametrize('attach_api', ['attachments', 'legacy'])
 @pytest.mark.parametrize('fault', FAULTS)
-def test_every_revert_call_failing_once(embedded_cloud, lossy_proxy, tmp_path,
-                                        fast_retries, attach_api, fault):
+def test_every_revert_call_failing_once(matrix_cloud, tmp_path, fast_retries, attach_api,
+                                        fault):
     """A failed boot whose revert calls each fail once reverts everything itself."""
+    embedded_cloud, lossy_proxy = matrix_cloud
     def faults():
         embedded_cloud.faults.fail(TRIGGER[attach_api], nth=4, status=500, times=ALWAYS)
         for op in REVERT_OPS[attach_api]:
