@@ -125,3 +125,19 @@ def test_delete_killed_inside_a_step_is_finished(embedded_cloud_process, tmp_pat
     assert volumes == [] and attachments == [] and stuck == []
     assert not (tmp_path / 'instances' / instance_uuid).exists()
     assert records.Records(connection).for_instance(instance_uuid) == []
+
+
+def test_over_quota_is_not_retried(embedded_cloud, lossy_proxy, tmp_path):
+    cinder = embedded_cloud.cinder_client('3.44')
+    # Room for one more volume: two of the three creates get Cinder's 413.
+    embedded_cloud.store.put('quotas', {'id': embedded_cloud.project_id,
+                                        'volumes': len(cinder.volumes.list()) + 1,
+                                        'gigabytes': 100, 'snapshots': 10})
+    options = _options(lossy_proxy, tmp_path, 'attachments')
+    outcome = _boot(options, embedded_cloud.faults.reset_counters)
+    assert not outcome.ok and 'exceeded' in outcome.failure
+    ran = [a for a in outcome.atoms if a.endswith('-create-volume')
+           and outcome.atoms[a] not in ('PENDING', None)]
+    # One create per device that got that far, none asked again after a 413.
+    assert embedded_cloud.counters()['volume.create'] == len(ran) >= 2
+    _assert_clean(embedded_cloud, options, tmp_path)
