@@ -64,12 +64,16 @@ def _with_crashpoints(execute):
     return crashing_execute
 
 
+# Errors no retry can cure: a bug, or an undo that already used its retries.
+_NOT_RETRIED = (UndoFailed, TypeError, AttributeError, KeyError, NameError)
+
+
 def _never_raising(revert):
     @functools.wraps(revert)
     def safe_revert(self, *args, **kwargs):
         try:
             retrying.retrying(f'{self.name} revert', retrying.REVERT_POLICY,
-                              retry_on=lambda exc: not isinstance(exc, UndoFailed))(
+                              retry_on=lambda exc: not isinstance(exc, _NOT_RETRIED))(
                 revert, self, *args, **kwargs)
         except Exception as exc:     # recorded; TaskFlow must go on reverting the rest
             self.record_leftover(kwargs, exc)

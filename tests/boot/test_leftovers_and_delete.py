@@ -141,3 +141,30 @@ def test_over_quota_is_not_retried(embedded_cloud, lossy_proxy, tmp_path):
     # One create per device that got that far, none asked again after a 413.
     assert embedded_cloud.counters()['volume.create'] == len(ran) >= 2
     _assert_clean(embedded_cloud, options, tmp_path)
+
+
+def test_a_raising_revert_is_retried_then_recorded(tmp_path, fast_retries):
+    from tasks.base import BlockflowTask
+    calls = []
+
+    class Flaky(BlockflowTask):
+        def execute(self):
+            return 1
+
+        def revert(self, **kwargs):
+            calls.append(1)
+            raise cinder_exc.ClientException(503, 'auth_password=s3cret: cloud away')
+
+    class Inherits(Flaky):
+        def execute(self):
+            return 2
+
+    url = f'sqlite:///{tmp_path}/records.sqlite'
+    for task_class in (Flaky, Inherits):
+        task = task_class(name=task_class.__name__, leftovers_url=url)
+        assert task.revert(result=1, instance_uuid='i-1',
+                           device={'device_name': f'/dev/{task_class.__name__}'}) is None
+    assert len(calls) == 2 * retrying.REVERT_POLICY.attempts
+    rows = records.Leftovers(url).open_for('i-1')
+    assert sorted(r['device_name'] for r in rows) == ['/dev/Flaky', '/dev/Inherits']
+    assert all('503' in r['error'] and 's3cret' not in r['error'] for r in rows)
