@@ -32,10 +32,17 @@ def _unfinished_delete(backend, instance_uuid):
     return None
 
 
-def _done_lines(engine):
-    flow_detail = engine.storage._flowdetail
-    return [ad.results for ad in sorted(flow_detail, key=lambda ad: ad.name)
-            if not ad.name.startswith('_TaskFlow_') and isinstance(ad.results, str)]
+def _done_lines(engine, instance_uuid):
+    """What each step did, device by device in step order, then the instance's."""
+    order = {step: i for i, step in enumerate(delete_flows.DEVICE_STEPS
+                                              + delete_flows.INSTANCE_STEPS)}
+
+    def key(atom_name):
+        group, _sep, step = atom_name[len(instance_uuid) + 1:].partition('-')
+        return (group == delete_flows.INSTANCE_GROUP, group, order.get(step, len(order)))
+    atoms = [ad for ad in engine.storage._flowdetail if ad.name.startswith(instance_uuid)]
+    return [ad.results for ad in sorted(atoms, key=lambda ad: key(ad.name))
+            if isinstance(ad.results, str)]
 
 
 def teardown(instance_uuid, cloud_ref, records_url, libvirt_uri=None, instances_path=None):
@@ -66,7 +73,7 @@ def teardown(instance_uuid, cloud_ref, records_url, libvirt_uri=None, instances_
             engine = engine_module.load_boot(backend, delete_flows.FACTORY, factory_kwargs,
                                              meta, keep_on_failure=True)
         outcome = engine_module.run(engine)
-        done = _done_lines(engine)
+        done = _done_lines(engine, instance_uuid)
     finally:
         with contextlib.suppress(Exception):
             backend.close()

@@ -23,6 +23,11 @@ from tasks import release
 
 FACTORY = 'flows.delete.create_delete_flow'
 INSTANCE_GROUP = 'instance'
+# Step names, in the order they run (per device, then for the instance).
+DEVICE_STEPS = ('detach-disk', 'release-volume', 'delete-volume', 'remove-local-disk',
+                'forget-device')
+INSTANCE_STEPS = ('retry-leftovers', 'sweep', 'undefine-domain', 'settle-leftovers',
+                  'remove-instance-dir')
 
 
 def _device_args(row):
@@ -58,13 +63,14 @@ def _device_flow(instance_uuid, device, clients, hypervisor, records_url):
     common = {'clients': clients, 'leftovers_url': records_url,
               'inject': {'instance_uuid': instance_uuid, 'device': device}}
     flow = linear_flow.Flow(f'{instance_uuid}-{dev}')
-    flow.add(release.DetachDisk(hypervisor, name=name('detach-disk'), **common))
+    detach, release_volume, delete_volume, remove_file, forget = DEVICE_STEPS
+    flow.add(release.DetachDisk(hypervisor, name=name(detach), **common))
     if device['volume_id']:
-        flow.add(release.ReleaseVolume(name=name('release-volume'), **common),
-                 release.DeleteVolume(name=name('delete-volume'), **common))
+        flow.add(release.ReleaseVolume(name=name(release_volume), **common),
+                 release.DeleteVolume(name=name(delete_volume), **common))
     if device['local_path']:
-        flow.add(release.RemoveLocalDisk(name=name('remove-local-disk'), **common))
-    flow.add(release.ForgetDevice(records_url, name=name('forget-device'), **common))
+        flow.add(release.RemoveLocalDisk(name=name(remove_file), **common))
+    flow.add(release.ForgetDevice(records_url, name=name(forget), **common))
     return flow
 
 
@@ -86,13 +92,14 @@ def create_delete_flow(instance_uuid, devices, cloud_ref, records_url, libvirt_u
               'inject': {'instance_uuid': instance_uuid}}
     kept = [d['volume_id'] for d in devices
             if d['volume_id'] and not d['delete_on_termination']]
+    retry, sweep, undefine, settle, remove_dir = INSTANCE_STEPS
     root.add(
-        release.RetryLeftovers(name=name('retry-leftovers'), **common),
-        release.SweepInstance(name=name('sweep'), clients=clients,
+        release.RetryLeftovers(name=name(retry), **common),
+        release.SweepInstance(name=name(sweep), clients=clients,
                               inject={'instance_uuid': instance_uuid,
                                       'kept_volume_ids': kept}),
-        release.UndefineDomain(hypervisor, name=name('undefine-domain'), **common),
-        release.SettleLeftovers(name=name('settle-leftovers'), **common),
-        release.RemoveInstanceDir(name=name('remove-instance-dir'),
+        release.UndefineDomain(hypervisor, name=name(undefine), **common),
+        release.SettleLeftovers(name=name(settle), **common),
+        release.RemoveInstanceDir(name=name(remove_dir),
                                   inject={'instance_dir': instance_dir}))
     return root

@@ -106,7 +106,7 @@ class SweepInstance(BlockflowTask):
                 cinder_volumes.delete_volume(self.clients, volume_id)
             return swept
         swept = _patiently('sweep instance', sweep)
-        return f'swept {len(swept)} unrecorded volume(s)'
+        return f"unrecorded volume(s) {', '.join(swept)} deleted" if swept else None
 
 
 class UndefineDomain(_HypervisorTask):
@@ -123,13 +123,15 @@ class RetryLeftovers(BlockflowTask):
     Reversion strategy: none."""
 
     def execute(self, instance_uuid):
+        before = len(records.Leftovers(self.leftovers_url).open_for(instance_uuid))
         remaining = undo.retry_leftovers(self.clients, self.leftovers_url, instance_uuid,
                                          retrying.REVERT_POLICY)
         unresolved = [row for row in remaining if row['undo'] in undo.UNDO]
         if unresolved:
             raise undo.LeftoversRemain(count=len(unresolved), details='; '.join(
                 records.describe_leftover(row) for row in unresolved))
-        return f'{len(remaining)} leftover(s) without an undo function'
+        undone = before - len(remaining)
+        return f'{undone} leftover(s) of earlier reverts undone' if undone else None
 
 
 class SettleLeftovers(BlockflowTask):
@@ -141,7 +143,7 @@ class SettleLeftovers(BlockflowTask):
         rows = store.open_for(instance_uuid)
         for row in rows:
             store.resolve(row['uuid'])
-        return f'{len(rows)} leftover(s) settled'
+        return f'{len(rows)} other leftover(s) settled' if rows else None
 
 
 class RemoveInstanceDir(BlockflowTask):

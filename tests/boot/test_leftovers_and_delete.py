@@ -7,7 +7,6 @@ import uuid
 import pytest
 from cinderclient import exceptions as cinder_exc
 
-from blockflow import boot as boot_module
 from blockflow import clients as clients_module
 from blockflow import crashpoints
 from blockflow import records
