@@ -103,3 +103,72 @@ class Records:
                 if row['connection_info'] else None
             row['created_at'] = row['created_at'].isoformat() if row['created_at'] else None
         return secrets.mask(rows)
+
+
+# What a revert could not undo after its retries: enough to name it to the
+# user (device, resource, call, error) and for a later revert or `delete` to
+# try again (``undo`` names a function of tasks.undo, ``undo_args`` its JSON
+# arguments). A row stays until that undo succeeds.
+LEFTOVER_TABLE = sa.Table(
+    'blockflow_leftover', METADATA,
+    sa.Column('uuid', sa.String(36), primary_key=True),
+    sa.Column('instance_uuid', sa.String(36), index=True, nullable=False),
+    sa.Column('device_name', sa.String(255)),
+    sa.Column('resource', sa.String(64)),
+    sa.Column('resource_id', sa.String(255)),
+    sa.Column('call', sa.String(255)),
+    sa.Column('error', sa.Text),
+    sa.Column('undo', sa.String(255)),
+    sa.Column('undo_args', sa.Text),
+    sa.Column('created_at', sa.DateTime),
+    sa.Column('resolved', sa.Boolean, default=False),
+)
+
+
+class Leftovers:
+    """The leftover rows of an instance (same database as the records)."""
+
+    def __init__(self, url):
+        self.engine = _engine(url)
+
+    def add(self, instance_uuid, device_name, resource, resource_id, call, error,
+            undo=None, undo_args=None):
+        """Record (or refresh) one leftover; keyed by what would undo it."""
+        args = json.dumps(undo_args or {}, sort_keys=True)
+        key = str(uuid.uuid5(uuid.NAMESPACE_URL,
+                             f'{instance_uuid}/{device_name}/{resource}/{resource_id}/'
+                             f'{undo}/{args}'))
+        row = dict(uuid=key, instance_uuid=instance_uuid, device_name=device_name,
+                   resource=resource, resource_id=resource_id, call=call,
+                   error=secrets.mask_text(error or ''), undo=undo, undo_args=args,
+                   created_at=datetime.datetime.now(datetime.timezone.utc),
+                   resolved=False)
+        with self.engine.begin() as conn:
+            conn.execute(LEFTOVER_TABLE.delete().where(LEFTOVER_TABLE.c.uuid == key))
+            conn.execute(LEFTOVER_TABLE.insert().values(**row))
+        return key
+
+    def resolve(self, key):
+        with self.engine.begin() as conn:
+            conn.execute(LEFTOVER_TABLE.update().where(LEFTOVER_TABLE.c.uuid == key)
+                         .values(resolved=True))
+
+    def open_for(self, instance_uuid):
+        """Unresolved leftovers, oldest first (the order their reverts ran in)."""
+        query = (LEFTOVER_TABLE.select()
+                 .where(LEFTOVER_TABLE.c.instance_uuid == instance_uuid)
+                 .where(LEFTOVER_TABLE.c.resolved == sa.false())
+                 .order_by(LEFTOVER_TABLE.c.created_at))
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        for row in rows:
+            row['undo_args'] = json.loads(row['undo_args']) if row['undo_args'] else {}
+            row['created_at'] = row['created_at'].isoformat() if row['created_at'] else None
+        return rows
+
+
+def describe_leftover(row):
+    """One line naming a leftover: device, resource and id, the call, the error."""
+    device = (row.get('device_name') or '-').replace('/dev/', '')
+    return (f"{device}: {row.get('resource')} {row.get('resource_id') or '?'} "
+            f"not undone ({row.get('call')}: {row.get('error')})")

@@ -11,7 +11,6 @@ name of a libvirt secret and is needed to build rbd disk XML. So:
   itself (os-brick logging in to an iSCSI target) asks Cinder again.
 """
 
-import copy
 import re
 
 from oslo_utils import strutils
@@ -44,6 +43,12 @@ def _is_secret_key(key, secret_keys):
 
 
 def _walk(value, secret_keys):
+    """A masked copy of plain data; containers are rebuilt, never deep-copied.
+
+    Anything that is not plain data (an exception from a client library, say)
+    is shown by its text: copying foreign objects is not ours to do
+    (cinderclient's exceptions cannot even be deep-copied).
+    """
     if isinstance(value, dict):
         return {k: (MASK if _is_secret_key(k, secret_keys) and v not in (None, '')
                     else _walk(v, secret_keys))
@@ -52,17 +57,19 @@ def _walk(value, secret_keys):
         return [_walk(v, secret_keys) for v in value]
     if isinstance(value, str):
         return mask_text(value)
+    if isinstance(value, BaseException):
+        return mask_text(str(value))
     return value
 
 
 def mask(value):
-    """A deep copy of ``value`` safe to print or log."""
-    return _walk(copy.deepcopy(value), _DISPLAY_KEYS)
+    """A copy of ``value`` safe to print or log."""
+    return _walk(value, _DISPLAY_KEYS)
 
 
 def for_storage(value):
-    """A deep copy safe to persist: secrets gone, references kept."""
-    return _walk(copy.deepcopy(value), _STORAGE_KEYS)
+    """A copy safe to persist: secrets gone, references kept."""
+    return _walk(value, _STORAGE_KEYS)
 
 
 def mask_text(text):

@@ -1,21 +1,22 @@
-"""`blockflow delete`: undo an instance's devices from its records, last to first.
+"""`blockflow delete`: run (or resume) the instance's persisted delete flow.
 
-Hypervisor detach, then the Cinder side (attachment delete as a service, or
-terminate_connection + os-detach for the legacy path), then delete exactly the
-volumes with delete_on_termination, then local files. Every step is tried;
-the errors are collected and raised once at the end.
+The release sequence itself lives in flows/delete.py and the tasks it is
+built from, which call the same undo functions as the boot's reverts. This
+module finds the records, resumes an unfinished delete of the same instance
+if there is one (a crashed ``blockflow delete``), else saves a new one, runs
+it and reports.
 """
 
-import time
+import contextlib
 
-from cinderclient import exceptions as cinder_exc
-
-from blockflow import clients as clients_module
+from blockflow import engine as engine_module
 from blockflow import exceptions
 from blockflow import localdisk
+from blockflow import persistence
 from blockflow import records as records_module
-from blockflow.hypervisor import connectors
-from blockflow.hypervisor import domain
+from flows import delete as delete_flows
+
+DELETE_KIND = 'delete'
 
 
 class TeardownErrors(exceptions.BlockflowError):
@@ -23,56 +24,62 @@ class TeardownErrors(exceptions.BlockflowError):
     http_status = 500
 
 
-def _wait_deletable(cinder, volume_id, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = cinder.volumes.get(volume_id).status
-        if status in ('available', 'error'):
-            return
-        time.sleep(0.1)
+def _unfinished_delete(backend, instance_uuid):
+    for book, flow_detail in engine_module.unfinished(backend):
+        meta = flow_detail.meta or {}
+        if meta.get('kind') == DELETE_KIND and meta.get('instance_uuid') == instance_uuid:
+            return book, flow_detail
+    return None
 
 
-def teardown(instance_uuid, cloud_ref, records_url, libvirt_uri=None):
-    recs = records_module.Records(records_url)
-    rows = recs.for_instance(instance_uuid)
-    if not rows:
-        raise exceptions.UsageError(f'no recorded devices for instance {instance_uuid}')
-    clients = clients_module.Clients(cloud_ref)
-    hypervisor = domain.Hypervisor(libvirt_uri)
-    errors, done = [], []
+def _done_lines(engine, instance_uuid):
+    """What each step did, device by device in step order, then the instance's."""
+    order = {step: i for i, step in enumerate(delete_flows.DEVICE_STEPS
+                                              + delete_flows.INSTANCE_STEPS)}
 
-    def attempt(what, func, *args):
-        try:
-            func(*args)
-            done.append(what)
-        except (cinder_exc.NotFound, FileNotFoundError):
-            done.append(what + ' (already gone)')
-        except Exception as exc:  # keep going: every device must be tried
-            errors.append(f'{what}: {exc}')
+    def key(atom_name):
+        group, _sep, step = atom_name[len(instance_uuid) + 1:].partition('-')
+        return (group == delete_flows.INSTANCE_GROUP, group, order.get(step, len(order)))
+    atoms = [ad for ad in engine.storage._flowdetail if ad.name.startswith(instance_uuid)]
+    return [ad.results for ad in sorted(atoms, key=lambda ad: key(ad.name))
+            if isinstance(ad.results, str)]
 
-    for row in reversed(rows):
-        dev = row['device_name'].replace('/dev/', '')
-        attempt(f'{dev} detach from domain', hypervisor.detach_disk, instance_uuid, dev)
-        volume_id = row['volume_id']
-        if volume_id:
-            if row['attachment_id']:
-                attempt(f'{dev} delete attachment',
-                        clients.cinder('3.44', service=True).attachments.delete,
-                        row['attachment_id'])
-            else:
-                cinder = clients.cinder('3.0')
-                attempt(f'{dev} terminate connection', cinder.volumes.terminate_connection,
-                        volume_id, connectors.connector_properties())
-                attempt(f'{dev} os-detach', cinder.volumes.detach, volume_id)
-            if row['delete_on_termination']:
-                cinder = clients.cinder()
-                attempt(f'{dev} wait for volume', _wait_deletable, cinder, volume_id)
-                attempt(f'{dev} delete volume {volume_id}', cinder.volumes.delete, volume_id)
-        if row['local_path']:
-            attempt(f'{dev} remove {row["local_path"]}', localdisk.remove, row['local_path'])
-        if not errors:
-            recs.mark_deleted(row['uuid'])
-    attempt('undefine domain', hypervisor.undefine, instance_uuid)
-    if errors:
-        raise TeardownErrors(count=len(errors), details='; '.join(errors))
+
+def teardown(instance_uuid, cloud_ref, records_url, libvirt_uri=None, instances_path=None):
+    """Delete the instance's devices; returns what was done, one line per step.
+
+    Raises UsageError when nothing is recorded for the instance, and
+    TeardownErrors (the flow kept, ``blockflow delete`` again resumes it)
+    when a step still failed after its retries."""
+    records_url = persistence.resolve_url(records_url)
+    rows = records_module.Records(records_url).for_instance(instance_uuid)
+    leftovers = records_module.Leftovers(records_url).open_for(instance_uuid)
+    backend = persistence.get_backend(records_url)
+    try:
+        pending = _unfinished_delete(backend, instance_uuid)
+        if pending:
+            book, flow_detail = pending
+            engine = engine_module.load_existing(backend, flow_detail, book,
+                                                 keep_on_failure=True)
+        else:
+            if not rows and not leftovers:
+                raise exceptions.UsageError(
+                    f'no recorded devices for instance {instance_uuid}')
+            factory_kwargs = delete_flows.delete_arguments(
+                instance_uuid, rows, cloud_ref, records_url, libvirt_uri or 'test:///default',
+                instances_path or localdisk.default_instances_path())
+            meta = {'instance_uuid': instance_uuid, 'atom_prefix': instance_uuid,
+                    'kind': DELETE_KIND, 'non_device_groups': [delete_flows.INSTANCE_GROUP]}
+            engine = engine_module.load_boot(backend, delete_flows.FACTORY, factory_kwargs,
+                                             meta, keep_on_failure=True)
+        outcome = engine_module.run(engine)
+        done = _done_lines(engine, instance_uuid)
+    finally:
+        with contextlib.suppress(Exception):
+            backend.close()
+    if not outcome.ok:
+        problems = [outcome.failure or outcome.state] + [
+            records_module.describe_leftover(row)
+            for row in records_module.Leftovers(records_url).open_for(instance_uuid)]
+        raise TeardownErrors(count=len(problems), details='; '.join(problems))
     return done

@@ -42,7 +42,8 @@ class DeviceFlowBuilder:
             return f'{self.instance_uuid}-{dev}-{step}'
 
         inject = {'device': device, 'instance_uuid': self.instance_uuid}
-        common = {'clients': self.clients, 'inject': inject}
+        common = {'clients': self.clients, 'inject': inject,
+                  'leftovers_url': self.records_url}
         source = sym('image') if spec.kind is kinds.Kind.IMAGE_VOLUME else sym('source')
         makers = {
             kinds.GET_IMAGE: lambda: cinder_volumes.GetImage(

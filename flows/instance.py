@@ -12,8 +12,10 @@ from blockflow import clients as clients_module
 from blockflow.hypervisor import domain
 from flows import device as device_flows
 from tasks import hypervisor as hv_tasks
+from tasks import undo
 
 DOMAIN_GROUP = 'domain'
+LEFTOVERS_STEP = 'check-leftovers'
 # TaskFlow's compiler merges a flow's children one by one into a copy of the
 # graph so far, which is quadratic in the number of children; devices are
 # therefore grouped (all groups and devices still run in parallel).
@@ -28,8 +30,14 @@ def create_boot_flow(instance_uuid, devices, flavor, cloud_ref, libvirt_uri, att
         instance_uuid, clients, hypervisor, attach_api, instances_path, records_url,
         image_source=clients_module.GlanceImageSource(clients))
     root = linear_flow.Flow(f'boot-{instance_uuid}')
+    # First in, so its revert runs last: what the reverts could not undo
+    # makes the flow end in REVERT_FAILURE, named.
+    root.add(undo.CheckLeftovers(
+        clients=clients, leftovers_url=records_url,
+        name=f'{instance_uuid}-{DOMAIN_GROUP}-{LEFTOVERS_STEP}',
+        inject={'instance_uuid': instance_uuid}))
     root.add(hv_tasks.EnsureDomain(
-        hypervisor, name=f'{instance_uuid}-{DOMAIN_GROUP}-define',
+        hypervisor, name=f'{instance_uuid}-{DOMAIN_GROUP}-define', leftovers_url=records_url,
         inject={'instance_uuid': instance_uuid, 'flavor': flavor or {}}))
     parallel = unordered_flow.Flow(f'{instance_uuid}-devices')
     if len(devices) <= DEVICES_PER_GROUP:
@@ -42,6 +50,6 @@ def create_boot_flow(instance_uuid, devices, flavor, cloud_ref, libvirt_uri, att
             parallel.add(group)
     root.add(parallel)
     root.add(hv_tasks.StartDomain(
-        hypervisor, name=f'{instance_uuid}-{DOMAIN_GROUP}-start',
+        hypervisor, name=f'{instance_uuid}-{DOMAIN_GROUP}-start', leftovers_url=records_url,
         inject={'instance_uuid': instance_uuid, 'start': bool(start)}))
     return root

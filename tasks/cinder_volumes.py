@@ -5,15 +5,77 @@ import time
 from cinderclient import exceptions as cinder_exc
 
 from blockflow import exceptions
+from tasks import retrying
 from tasks import volume_poller
 from tasks.base import BlockflowTask
+from tasks.base import UndoFailed
+from tasks.base import undo_call
 
 ALLOCATE_RETRIES = 60          # Nova's block_device_allocate_retries
 ALLOCATE_INTERVAL_S = 3.0      # Nova's block_device_allocate_retries_interval
+# A volume in one of these is on its way somewhere: wait before deleting it.
+BUSY_STATES = frozenset({'creating', 'downloading', 'backing-up', 'restoring-backup',
+                         'uploading', 'extending', 'maintenance', 'awaiting-transfer'})
+# Still attached or reserved: an attachment undo failed before; waiting will not help.
+ATTACHED_STATES = frozenset({'in-use', 'attaching', 'reserved', 'detaching'})
+DELETE_WAIT_S = 60.0
+DELETE_POLL_S = 0.1
 
 
 def volume_name(instance_uuid, device_name):
     return f"blockflow-{instance_uuid}-{device_name.replace('/dev/', '')}"
+
+
+def find_created_volumes(cinder, instance_uuid, device_name):
+    """The volumes blockflow made for this device: its name and instance metadata."""
+    name = volume_name(instance_uuid, device_name)
+    return [v for v in cinder.volumes.list(search_opts={'name': name})
+            if (v.metadata or {}).get('blockflow_instance') == instance_uuid]
+
+
+# --- undo functions (boot reverts and the delete flow share them) ------------------
+
+def delete_volume(clients, volume_id):
+    """Delete one volume and wait until it is gone; busy states are waited out."""
+    cinder = clients.cinder()
+    deadline = time.monotonic() + DELETE_WAIT_S
+    while True:
+        try:
+            volume = undo_call('volume.get', 'volume', volume_id, cinder.volumes.get,
+                               volume_id)
+        except cinder_exc.NotFound:
+            return
+        status = volume.status
+        if status == 'error_deleting':
+            raise UndoFailed('volume', volume_id, 'volume.delete', 'volume is error_deleting')
+        if status in ATTACHED_STATES:
+            raise UndoFailed('volume', volume_id, 'volume.delete',
+                             f'volume is still attached ({status})')
+        if status != 'deleting' and status not in BUSY_STATES:
+            try:
+                undo_call('volume.delete', 'volume', volume_id, cinder.volumes.delete,
+                          volume_id)
+            except cinder_exc.NotFound:
+                return
+            except UndoFailed as exc:
+                # A 400 (the status moved on meanwhile) is looked at again below.
+                if not isinstance(exc.__cause__, cinder_exc.BadRequest):
+                    raise
+        if time.monotonic() > deadline:
+            raise UndoFailed('volume', volume_id, 'volume.delete',
+                             f'volume still {status} after {DELETE_WAIT_S:.0f}s')
+        time.sleep(DELETE_POLL_S)
+
+
+def delete_created_volumes(clients, instance_uuid, device_name, volume_ids=()):
+    """Delete every volume blockflow made for the device, found by its identity
+    (plus any id a saved result names), so a create whose answer was lost is
+    undone too. Never touches a user's volume: those carry no such name."""
+    cinder = clients.cinder()
+    found = undo_call('volume.list', 'volume', volume_name(instance_uuid, device_name),
+                      find_created_volumes, cinder, instance_uuid, device_name)
+    for volume_id in sorted({v.id for v in found} | set(volume_ids or ())):
+        delete_volume(clients, volume_id)
 
 
 class GetImage(BlockflowTask):
@@ -21,7 +83,8 @@ class GetImage(BlockflowTask):
 
     def execute(self, device):
         from blockflow.clients import GlanceImageSource
-        image = GlanceImageSource(self.clients).get(device['image_id'])
+        image = retrying.call('image.get', GlanceImageSource(self.clients).get,
+                              device['image_id'])
         return {k: image.get(k) for k in ('id', 'name', 'size', 'min_disk', 'disk_format',
                                           'status')}
 
@@ -32,11 +95,13 @@ class GetSnapshot(BlockflowTask):
 
     def execute(self, device):
         cinder = self.clients.cinder()
-        snapshot = cinder.volume_snapshots.get(device['snapshot_id'])
+        snapshot = retrying.call('snapshot.get', cinder.volume_snapshots.get,
+                                 device['snapshot_id'])
         volume_type = device.get('volume_type')
         if not volume_type and getattr(snapshot, 'volume_id', None):
             try:
-                volume_type = cinder.volumes.get(snapshot.volume_id).volume_type
+                volume_type = retrying.call('volume.get', cinder.volumes.get,
+                                            snapshot.volume_id).volume_type
             except cinder_exc.NotFound:
                 volume_type = None
         return {'id': snapshot.id, 'size': snapshot.size, 'volume_type': volume_type}
@@ -46,7 +111,8 @@ class GetVolume(BlockflowTask):
     """Check an existing volume can be attached. Reversion strategy: nothing to undo."""
 
     def execute(self, device):
-        volume = self.clients.cinder().volumes.get(device['volume_id'])
+        volume = retrying.call('volume.get', self.clients.cinder().volumes.get,
+                               device['volume_id'])
         if volume.status not in ('available', 'in-use', 'reserved') or \
                 (volume.status != 'available' and not volume.multiattach):
             raise exceptions.InvalidVolume(
@@ -58,8 +124,10 @@ class CreateVolume(BlockflowTask):
     """Create the device's volume, or find the one an earlier run created.
 
     The volume carries a deterministic name and metadata (instance, device),
-    so a re-run after a crash finds it instead of making a second one.
-    Reversion strategy: delete the volume this flow created (never a user's).
+    so a re-run after a crash, or a retry after a lost answer, finds it
+    instead of making a second one. Cinder's 413 (over quota) is not retried.
+    Reversion strategy: delete the volumes found by that identity (never a
+    user's), whatever the saved result says.
     """
 
     def execute(self, instance_uuid, device, source=None):
@@ -68,10 +136,6 @@ class CreateVolume(BlockflowTask):
         name = volume_name(instance_uuid, device['device_name'])
         metadata = {'blockflow_instance': instance_uuid, 'blockflow_device': dev,
                     volume_poller.MANAGED_KEY: 'true'}
-        existing = [v for v in cinder.volumes.list(search_opts={'name': name})
-                    if (v.metadata or {}).get('blockflow_instance') == instance_uuid]
-        if existing:
-            return existing[0].id
         source = source or {}
         size = device.get('volume_size') or source.get('size')
         kwargs = {'name': name, 'metadata': metadata,
@@ -84,32 +148,20 @@ class CreateVolume(BlockflowTask):
             kwargs['backup_id'] = device['backup_id']
         if device.get('availability_zone'):
             kwargs['availability_zone'] = device['availability_zone']
-        volume = cinder.volumes.create(size, **kwargs)
-        return volume.id
 
-    def revert(self, result, **kwargs):
-        if not self.produced(result):
+        def find():
+            existing = find_created_volumes(cinder, instance_uuid, device['device_name'])
+            return existing[0].id if existing else None
+
+        return retrying.create_once('volume.create', find,
+                                    lambda: cinder.volumes.create(size, **kwargs).id)
+
+    def revert(self, result, instance_uuid, device, **kwargs):
+        if self.failed_before_acting(result):
             return
-        cinder = self.clients.cinder()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                volume = cinder.volumes.get(result)
-            except cinder_exc.NotFound:
-                return
-            if volume.status in ('creating', 'downloading', 'deleting', 'attaching',
-                                 'reserved'):
-                time.sleep(0.1)
-                continue
-            try:
-                cinder.volumes.delete(result)
-                return
-            except cinder_exc.NotFound:
-                return
-            except Exception as exc:    # keep reverting the rest
-                self.warn('could not delete volume %s: %s', result, exc)
-                return
-        self.warn('volume %s did not become deletable', result)
+        self.run_undo('delete_created_volumes', device['device_name'],
+                      instance_uuid=instance_uuid, device_name=device['device_name'],
+                      volume_ids=[result] if self.produced(result) else [])
 
 
 class WaitForVolume(BlockflowTask):
@@ -132,5 +184,6 @@ class GetBackup(BlockflowTask):
     """Read the backup a volume is restored from. Reversion strategy: nothing to undo."""
 
     def execute(self, device):
-        backup = self.clients.cinder().backups.get(device['backup_id'])
+        backup = retrying.call('backup.get', self.clients.cinder().backups.get,
+                               device['backup_id'])
         return {'id': backup.id, 'size': backup.size, 'volume_type': device.get('volume_type')}

@@ -21,7 +21,4 @@ class RecordDevice(BlockflowTask):
 
     def revert(self, result, **kwargs):
         if self.produced(result):
-            try:
-                records.Records(self.records_url).mark_deleted(result)
-            except Exception as exc:
-                self.warn('could not mark record %s deleted: %s', result, exc)
+            records.Records(self.records_url).mark_deleted(result)

@@ -3,4 +3,6 @@
 pytest_plugins = [
     'tests.fixtures.cloud',
     'tests.fixtures.realcinder',
+    'tests.fixtures.retries',
+    'tests.fixtures.lossy_proxy',
 ]

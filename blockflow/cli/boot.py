@@ -64,7 +64,7 @@ def _summarise_failure(backend, flow_id):
                 failed.append(f'{device} {row["step"]}: {row["failure"]}')
             if row['state'] == 'REVERTED' and not row['failure']:
                 undone.append(f'{device} {row["step"]}')
-    return failed, undone
+    return failed, undone, [leftover['line'] for leftover in shown.get('leftovers', [])]
 
 
 def boot_command(args):
@@ -93,10 +93,10 @@ def boot_command(args):
     if not outcome.ok:
         backend = persistence.get_backend(args.connection)
         try:
-            failed, undone = _summarise_failure(backend, outcome.flow_id)
+            failed, undone, left = _summarise_failure(backend, outcome.flow_id)
         finally:
             backend.close()
-        result.update(failed=failed, undone=undone, error=outcome.failure)
+        result.update(failed=failed, undone=undone, error=outcome.failure, leftovers=left)
     if args.format == 'json':
         output.print_json(result)
     else:
@@ -109,6 +109,8 @@ def boot_command(args):
             action = 'kept for inspection' if args.keep_on_failure else 'undone'
             for line in result['undone']:
                 print(f'  {action}: {line}', file=sys.stderr)
+            for line in result['leftovers']:
+                print(f'  left behind: {line}', file=sys.stderr)
         print(f'flow {outcome.flow_id}: {outcome.state}')
     return 0 if outcome.ok else 1
 

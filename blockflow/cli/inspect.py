@@ -69,6 +69,8 @@ def _show(args):
             duration = '-' if row['duration_s'] is None else f'{row["duration_s"]}s'
             print(f'    {row["step"]:24} {row["state"]:10} {duration:>8}  '
                   f'attempts {row["attempts"]}{extra}')
+    for leftover in shown.get('leftovers', []):
+        print(f'  left behind: {leftover["line"]}')
     return 0
 
 

@@ -61,6 +61,9 @@ def _setup_logging(debug):
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
     # os-brick reports every initiator it cannot find; none of it is actionable here.
     logging.getLogger('os_brick').setLevel(logging.DEBUG if debug else logging.ERROR)
+    # TaskFlow logs a traceback for every failed flow; blockflow reports the failure itself.
+    logging.getLogger('taskflow.engines.action_engine.engine').setLevel(
+        logging.DEBUG if debug else logging.CRITICAL)
 
 
 def _load_config(files):

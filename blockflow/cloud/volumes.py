@@ -23,6 +23,8 @@ BACKENDS = ('local', 'rbd', 'iscsi')
 SEED_VOLUMES = (('56494430-5460-4582-a3d0-e22cb4ef0cd2', 'existing-data', 'false'),
                 ('9a53945a-b745-493e-8710-0f2c92e1fb5f', 'snapshot-parent', 'true'))
 SEED_SNAPSHOT = '3c1d5f8e-7a2b-4c9d-9e0f-1a2b3c4d5e6f'
+# A backup of the same volume, so backup->volume boots like every other kind.
+SEED_BACKUP = '5e2f8a41-0c7d-4b3e-8f19-6a2d4c8e0b57'
 
 
 class CinderError(Exception):
@@ -150,6 +152,15 @@ class Cinder:
             self.store.put('snapshots', snap)
             sparse_copy(self._path(SEED_VOLUMES[1][0]),
                             os.path.join(self.volume_dir, f'snapshot-{SEED_SNAPSHOT}'))
+        if not self.store.get('backups', SEED_BACKUP):
+            backup = self.create_backup(project_id, {'volume_id': SEED_VOLUMES[1][0],
+                                                     'name': 'data-backup'})
+            self.store.delete('backups', backup['id'])
+            made = os.path.join(self.volume_dir, f"backup-{backup['id']}")
+            if os.path.exists(made):
+                os.replace(made, os.path.join(self.volume_dir, f'backup-{SEED_BACKUP}'))
+            backup['id'] = SEED_BACKUP
+            self.store.put('backups', backup)
 
     def volume_type(self, id_or_name):
         for vtype in self.store.list('types'):

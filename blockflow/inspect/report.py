@@ -6,6 +6,7 @@ that is running in another process, finished, failed or crashed.
 
 from taskflow import states
 
+from blockflow import records
 from blockflow import secrets
 from blockflow.inspect import graph
 
@@ -92,6 +93,27 @@ def list_flows(connection):
     return rows
 
 
+def leftovers(flow_detail):
+    """What the flow's reverts could not undo and nothing has undone since, one
+    dict per leftover (device, resource, resource_id, call, error, line).
+
+    Leftovers live beside the device records, whose URL the boot factory's
+    stored arguments carry."""
+    meta = flow_detail.meta or {}
+    url = ((meta.get('factory') or {}).get('kwargs') or {}).get('records_url')
+    instance_uuid = meta.get('instance_uuid')
+    if not (url and instance_uuid):
+        return []
+    try:
+        rows = records.Leftovers(url).open_for(instance_uuid)
+    except Exception:       # an unreachable records database: show what the flow says
+        return []
+    return [{'device': (row['device_name'] or '-').replace('/dev/', ''),
+             'resource': row['resource'], 'resource_id': row['resource_id'],
+             'call': row['call'], 'error': row['error'],
+             'line': records.describe_leftover(row)} for row in rows]
+
+
 def flow_report(connection, flow_id):
     """Per device, each task: state, duration, attempts, volume id, failure."""
     book, flow_detail = graph.find_flow_detail(connection, flow_id)
@@ -123,4 +145,5 @@ def flow_report(connection, flow_id):
         'instance_uuid': (flow_detail.meta or {}).get('instance_uuid'),
         'logbook': book.uuid,
         'devices': devices,
+        'leftovers': leftovers(flow_detail),
     })

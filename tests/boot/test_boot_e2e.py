@@ -69,10 +69,12 @@ def test_all_kinds_boot(embedded_cloud, tmp_path, attach_api):
     ('legacy', 'volume.action.os-initialize_connection'),
     ('legacy', 'volume.action.os-attach'),
 ])
-def test_failure_at_a_cinder_step_leaves_nothing(embedded_cloud, tmp_path, attach_api, op):
-    # Fail the last call of the op a boot makes, so earlier devices have done
-    # their work and must be undone.
-    embedded_cloud.faults.fail(op, nth=3 if op != 'image.download' else 1, status=500)
+def test_failure_at_a_cinder_step_leaves_nothing(embedded_cloud, tmp_path, attach_api, op,
+                                                 fast_retries):
+    # Fail the last call of the op a boot makes (and every retry of it), so
+    # earlier devices have done their work and must be undone.
+    embedded_cloud.faults.fail(op, nth=3 if op != 'image.download' else 1, status=500,
+                               times=100)
     options = _options(embedded_cloud, tmp_path, attach_api)
     _plan, outcome, _rows = boot_module.boot(copy.deepcopy(ALL_KINDS), options)
     assert not outcome.ok
@@ -117,8 +119,8 @@ def test_volume_ending_in_error_reverts_everything(embedded_cloud, tmp_path):
     _assert_nothing_left(embedded_cloud, options, tmp_path)
 
 
-def test_keep_on_failure_leaves_work_for_inspection(embedded_cloud, tmp_path):
-    embedded_cloud.faults.fail('attachment.complete', nth=2)
+def test_keep_on_failure_leaves_work_for_inspection(embedded_cloud, tmp_path, fast_retries):
+    embedded_cloud.faults.fail('attachment.complete', nth=2, times=100)
     options = _options(embedded_cloud, tmp_path, keep_on_failure=True)
     _plan, outcome, _rows = boot_module.boot(copy.deepcopy(ALL_KINDS), options)
     assert not outcome.ok
@@ -134,7 +136,7 @@ def test_create_volume_is_idempotent(embedded_cloud, tmp_path):
     second = task.execute('11111111-2222-4333-8444-555555555555', device)
     assert first == second
     assert len(_blockflow_volumes(embedded_cloud, '11111111-2222-4333-8444-555555555555')) == 1
-    task.revert(first)
+    task.revert(first, instance_uuid='11111111-2222-4333-8444-555555555555', device=device)
     assert not _blockflow_volumes(embedded_cloud, '11111111-2222-4333-8444-555555555555')
 
 

@@ -1,0 +1,105 @@
+"""The delete flow of one instance: every recorded device released in
+parallel (disk out of the domain, Cinder attach steps undone, volume deleted
+when delete_on_termination, local file removed, record marked deleted), then
+earlier leftovers, what no record names (the instance's attachments, volumes
+blockflow made for it), the domain and the empty instance directory.
+
+``create_delete_flow`` is the reimportable factory stored with the flow, so a
+delete that crashed is resumed like a boot (``blockflow resume`` or the next
+``blockflow delete``). Its arguments are plain JSON built by
+``delete_arguments`` from the device records.
+"""
+
+import os
+
+from taskflow.patterns import linear_flow
+from taskflow.patterns import unordered_flow
+
+from blockflow import clients as clients_module
+from blockflow import kinds
+from blockflow.hypervisor import domain
+from tasks import cinder_attach
+from tasks import release
+
+FACTORY = 'flows.delete.create_delete_flow'
+INSTANCE_GROUP = 'instance'
+# Step names, in the order they run (per device, then for the instance).
+DEVICE_STEPS = ('detach-disk', 'release-volume', 'delete-volume', 'remove-local-disk',
+                'forget-device')
+INSTANCE_STEPS = ('retry-leftovers', 'sweep', 'undefine-domain', 'settle-leftovers',
+                  'remove-instance-dir')
+
+
+def _device_args(row):
+    """What the delete needs of a device record (no connection_info)."""
+    kind = row.get('kind')
+    return {
+        'key': row['uuid'], 'device_name': row['device_name'],
+        'volume_id': row.get('volume_id'),
+        'attach_api': (cinder_attach.ATTACHMENTS if row.get('attachment_id')
+                       else cinder_attach.LEGACY),
+        'delete_on_termination': bool(row.get('delete_on_termination')),
+        'created_volume': bool(kind and kinds.KINDS[kinds.Kind(kind)].creates_volume),
+        'local_path': row.get('local_path')}
+
+
+def delete_arguments(instance_uuid, rows, cloud_ref, records_url, libvirt_uri,
+                     instances_path):
+    devices = [_device_args(row) for row in rows]
+    local_dirs = {os.path.dirname(d['local_path']) for d in devices if d['local_path']}
+    instance_dir = (sorted(local_dirs)[0] if local_dirs
+                    else os.path.join(instances_path, instance_uuid))
+    return {'instance_uuid': instance_uuid, 'devices': devices, 'cloud_ref': cloud_ref,
+            'records_url': records_url, 'libvirt_uri': libvirt_uri,
+            'instance_dir': instance_dir}
+
+
+def _device_flow(instance_uuid, device, clients, hypervisor, records_url):
+    dev = device['device_name'].replace('/dev/', '')
+
+    def name(step):
+        return f'{instance_uuid}-{dev}-{step}'
+
+    common = {'clients': clients, 'leftovers_url': records_url,
+              'inject': {'instance_uuid': instance_uuid, 'device': device}}
+    flow = linear_flow.Flow(f'{instance_uuid}-{dev}')
+    detach, release_volume, delete_volume, remove_file, forget = DEVICE_STEPS
+    flow.add(release.DetachDisk(hypervisor, name=name(detach), **common))
+    if device['volume_id']:
+        flow.add(release.ReleaseVolume(name=name(release_volume), **common),
+                 release.DeleteVolume(name=name(delete_volume), **common))
+    if device['local_path']:
+        flow.add(release.RemoveLocalDisk(name=name(remove_file), **common))
+    flow.add(release.ForgetDevice(records_url, name=name(forget), **common))
+    return flow
+
+
+def create_delete_flow(instance_uuid, devices, cloud_ref, records_url, libvirt_uri,
+                       instance_dir):
+    clients = clients_module.Clients(cloud_ref)
+    hypervisor = domain.Hypervisor(libvirt_uri)
+    root = linear_flow.Flow(f'delete-{instance_uuid}')
+    parallel = unordered_flow.Flow(f'{instance_uuid}-devices')
+    parallel.add(*[_device_flow(instance_uuid, d, clients, hypervisor, records_url)
+                   for d in devices])
+    if devices:
+        root.add(parallel)
+
+    def name(step):
+        return f'{instance_uuid}-{INSTANCE_GROUP}-{step}'
+
+    common = {'clients': clients, 'leftovers_url': records_url,
+              'inject': {'instance_uuid': instance_uuid}}
+    kept = [d['volume_id'] for d in devices
+            if d['volume_id'] and not d['delete_on_termination']]
+    retry, sweep, undefine, settle, remove_dir = INSTANCE_STEPS
+    root.add(
+        release.RetryLeftovers(name=name(retry), **common),
+        release.SweepInstance(name=name(sweep), clients=clients,
+                              inject={'instance_uuid': instance_uuid,
+                                      'kept_volume_ids': kept}),
+        release.UndefineDomain(hypervisor, name=name(undefine), **common),
+        release.SettleLeftovers(name=name(settle), **common),
+        release.RemoveInstanceDir(name=name(remove_dir),
+                                  inject={'instance_dir': instance_dir}))
+    return root
