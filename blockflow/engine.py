@@ -179,7 +179,7 @@ def run(engine, lease=None):
     try:
         engine.run()
     except tf_exc.WrappedFailure as exc:
-        failure = secrets.mask_text('; '.join(str(f.exception) for f in exc))
+        failure = secrets.mask_text('; '.join(f.exception_str for f in exc))
     except Exception as exc:  # the flow failed (and, by default, reverted)
         failure = secrets.mask_text(str(exc))
     finally:

@@ -43,18 +43,19 @@ def test_leftovers_are_named_then_undone_by_the_last_revert_run_again(
     from blockflow.cli import main as cli
     options, outcome = _failing_revert(embedded_cloud, lossy_proxy, tmp_path)
     left = records.Leftovers(options.connection).open_for(options.instance_uuid)
-    assert outcome.state == 'FAILURE' and len(left) == 3
+    assert outcome.state == 'REVERT_FAILURE' and len(left) == 3
     assert {row['call'] for row in left} == {'volume.delete'}
     # `show` names every leftover; the user's volume was released all the same.
     assert cli.main(['show', outcome.flow_id, '--connection', options.connection]) == 0
     shown = capsys.readouterr().out
     assert all(f"volume {row['resource_id']} not undone" in shown for row in left)
     assert embedded_cloud.store.get('volumes', USER_VOLUME)['status'] == 'available'
-    # What a resumed revert runs again: the flow's first atom's revert.
+    # `resume` runs the flow's failed revert (its first atom's) again.
     embedded_cloud.faults.clear()
-    gate = undo.CheckLeftovers(clients=clients_module.Clients(options.cloud_ref),
-                               leftovers_url=options.connection, name='gate')
-    gate.revert(instance_uuid=options.instance_uuid)
+    # The boot stays undone (exit 1), now cleanly reverted.
+    assert cli.main(['resume', outcome.flow_id, '--connection', options.connection,
+                     '--quiet']) == 1
+    assert capsys.readouterr().out.startswith(f'flow {outcome.flow_id}: REVERTED')
     assert records.Leftovers(options.connection).open_for(options.instance_uuid) == []
     _assert_clean(embedded_cloud, options, tmp_path)
 
