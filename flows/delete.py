@@ -24,8 +24,8 @@ from tasks import release
 FACTORY = 'flows.delete.create_delete_flow'
 INSTANCE_GROUP = 'instance'
 # Step names, in the order they run (per device, then for the instance).
-DEVICE_STEPS = ('detach-disk', 'release-volume', 'delete-volume', 'remove-local-disk',
-                'forget-device')
+DEVICE_STEPS = ('detach-disk', 'disconnect-host', 'release-volume', 'delete-volume',
+                'remove-local-disk', 'forget-device')
 INSTANCE_STEPS = ('retry-leftovers', 'sweep', 'undefine-domain', 'settle-leftovers',
                   'remove-instance-dir')
 
@@ -63,10 +63,11 @@ def _device_flow(instance_uuid, device, clients, hypervisor, records_url):
     common = {'clients': clients, 'leftovers_url': records_url,
               'inject': {'instance_uuid': instance_uuid, 'device': device}}
     flow = linear_flow.Flow(f'{instance_uuid}-{dev}')
-    detach, release_volume, delete_volume, remove_file, forget = DEVICE_STEPS
+    detach, disconnect, release_volume, delete_volume, remove_file, forget = DEVICE_STEPS
     flow.add(release.DetachDisk(hypervisor, name=name(detach), **common))
     if device['volume_id']:
-        flow.add(release.ReleaseVolume(name=name(release_volume), **common),
+        flow.add(release.DisconnectHost(records_url, name=name(disconnect), **common),
+                 release.ReleaseVolume(name=name(release_volume), **common),
                  release.DeleteVolume(name=name(delete_volume), **common))
     if device['local_path']:
         flow.add(release.RemoveLocalDisk(name=name(remove_file), **common))

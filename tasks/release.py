@@ -12,6 +12,7 @@ import os
 
 from blockflow import localdisk
 from blockflow import records
+from blockflow.hypervisor import connectors
 from tasks import cinder_attach
 from tasks import cinder_volumes
 from tasks import retrying
@@ -43,6 +44,25 @@ class DetachDisk(_HypervisorTask):
         removed = _patiently('detach disk', self.hypervisor.detach_disk, instance_uuid,
                              _dev(device))
         return f"{_dev(device)} {'detached from domain' if removed else 'not in domain'}"
+
+
+class DisconnectHost(BlockflowTask):
+    """Disconnect the device's volume from this host through os-brick (block
+    protocols; network ones have nothing on the host), the connection found by
+    the record's connection properties. Reversion strategy: none."""
+
+    def __init__(self, records_url, **kwargs):
+        super().__init__(**kwargs)
+        self.records_url = records_url
+
+    def execute(self, instance_uuid, device):
+        row = next((r for r in records.Records(self.records_url).for_instance(instance_uuid)
+                    if r['uuid'] == device['key']), None)
+        if row is None:
+            return f'{_dev(device)} no record, nothing to disconnect'
+        disconnected = _patiently('disconnect from host',
+                                  connectors.release_host_connection, row)
+        return f"{_dev(device)} {'disconnected from host' if disconnected else 'not connected'}"
 
 
 class ReleaseVolume(BlockflowTask):
