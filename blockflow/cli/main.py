@@ -28,9 +28,11 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def build_parser():
+def build_parser(argv=None):
     import importlib
 
+    from blockflow.cli import cloudopts
+    cloudopts.ARGV = list(sys.argv[1:] if argv is None else argv)
     parser = _Parser(prog='blockflow', description=__doc__.splitlines()[0])
     parser.add_argument('--debug', action='store_true',
                         help='log at DEBUG level (secrets stay masked)')
@@ -77,7 +79,11 @@ def _load_config(files):
 
 
 def main(argv=None):
-    parser = build_parser()
+    try:
+        parser = build_parser(argv)
+    except exceptions.UsageError as exc:
+        output.print_error(exc)
+        return 2
     args = parser.parse_args(argv)
     fmt = getattr(args, 'format', 'table')
     try:

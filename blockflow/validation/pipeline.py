@@ -67,10 +67,12 @@ def _volumes(bdms, catalog):
     return volumes
 
 
-def validate(body, microversion=None, catalog=None, enable_backup_source=False):
+def validate(body, microversion=None, catalog=None, enable_backup_source=False,
+             config=None):
     request = parse_request(body, microversion, enable_backup_source)
     bdms = [dict(b) for b in request.bdms if not b.get('no_device')]
-    config = catalog.config() if catalog is not None else {}
+    # Deployment settings: the catalog's, else those given (--config-file).
+    config = catalog.config() if catalog is not None else dict(config or {})
     flavor = None
     instance_az = request.availability_zone
     if catalog is not None:

@@ -1,0 +1,88 @@
+"""Cloud options of the commands, and keeping the embedded cloud served while they run.
+
+Selection itself is ``blockflow.cloudconfig`` (openstack.config/keystoneauth).
+This module adds what only the command line does: starting the embedded cloud
+in-process, from its home, when a command needs it and nobody serves it.
+"""
+
+import contextlib
+import os
+import sys
+
+import requests
+import yaml
+
+from blockflow import cloudconfig
+from blockflow import exceptions
+
+# The command line being parsed: keystoneauth registers the options of the
+# auth plugin it names (osc-lib peeks the same way).
+ARGV = None
+
+
+def add(parser, latency=True):
+    cloudconfig.add_arguments(parser, ARGV if ARGV is not None else sys.argv[1:])
+    if latency:
+        parser.add_argument('--latency-profile', default=None,
+                            help='embedded cloud latency profile: none, fast, bench or a '
+                                 'JSON file (with --embedded)')
+
+
+def _served_at(ref):
+    """The auth URL of an embedded cloud that answers now, else None."""
+    try:
+        with open(ref['config_file'], encoding='utf-8') as stream:
+            entry = yaml.safe_load(stream)['clouds'][ref['cloud']]
+        auth_url = entry['auth']['auth_url']
+        requests.get(auth_url, timeout=1).raise_for_status()
+        return auth_url
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError,
+            requests.RequestException):
+        return None
+
+
+@contextlib.contextmanager
+def serving(ref, latency_profile=None):
+    """Keep the embedded cloud a reference names served while the block runs."""
+    if not ref or not ref.get('embedded') or _served_at(ref):
+        yield
+        return
+    from blockflow.cloud.server import EmbeddedCloud
+    home = ref['embedded']
+    if not os.path.isdir(home):
+        raise cloudconfig.CloudError(
+            reason=f'{cloudconfig.describe(ref)}: its home {home} is gone')
+    try:
+        cloud = EmbeddedCloud(home, latency_profile=latency_profile, name=ref['cloud'])
+    except (OSError, ValueError) as exc:
+        raise exceptions.UsageError(f'--embedded: {exc}')
+    cloud.start()
+    try:
+        yield
+    finally:
+        cloud.stop()
+
+
+@contextlib.contextmanager
+def selected(args, required=True):
+    """The reference the options select (embedded: created and served); None if
+    nothing is configured and ``required`` is false."""
+    if getattr(args, 'embedded', None):
+        home = cloudconfig.embedded_home(args.embedded)
+        os.makedirs(home, mode=0o700, exist_ok=True)
+        ref = cloudconfig.embedded_ref(home, args.embedded)
+        with serving(ref, getattr(args, 'latency_profile', None)):
+            yield ref
+        return
+    if not required and not cloudconfig.configured(args):
+        yield None
+        return
+    yield cloudconfig.reference_from_args(args)
+
+
+def explicit(args):
+    """Whether the command line itself names a cloud (overriding a persisted one)."""
+    if getattr(args, 'embedded', None):
+        return True
+    argv = getattr(args, 'cloud_argv', ()) or ()
+    return any(arg.startswith('--os-') for arg in argv)
