@@ -215,7 +215,19 @@ class Clients:
                                       interface=self.region.get_interface(service_type),
                                       region_name=self.region.get_region_name(service_type))
             return True
-        except ks_exc.EndpointNotFound:
+        except (ks_exc.EndpointNotFound, ValueError):
+            # keystoneauth raises ValueError when a region filters out every
+            # alias of a type listed under several names (volumev3, block-storage).
+            return False
+
+    @property
+    def is_embedded(self):
+        """blockflow's own cloud (by its home, or by the flag its clouds.yaml carries)."""
+        if self.ref.get('embedded'):
+            return True
+        try:
+            return bool(self.region.config.get(cloudconfig.EMBEDDED_KEY))
+        except cloudconfig.CloudError:
             return False
 
     def catalog_regions(self):

@@ -119,7 +119,7 @@ class CloudCatalog(catalog.Catalog):
     def __init__(self, clients, flavors=None, config=None):
         self.clients = clients
         self.flavors = dict(flavors or {})
-        if clients.ref.get('embedded'):
+        if clients.is_embedded:
             self.flavors = dict(BUILTIN_FLAVORS, **self.flavors)
         self._config = dict(catalog.DEFAULT_CONFIG, **(config or {}))
 
@@ -149,10 +149,11 @@ class CloudCatalog(catalog.Catalog):
                    if flavor.get('name') == str(flavor_ref)]
         if len(by_name) == 1:
             return self.get_flavor(by_name[0])
-        if not self.clients.ref.get('embedded') and \
+        embedded = self.clients.is_embedded
+        if not embedded and \
                 self._read('read the service catalog', self.clients.has_service, 'compute'):
             return self._compute_flavor(flavor_ref)
-        if not self.flavors and not self.clients.ref.get('embedded'):
+        if not self.flavors and not embedded:
             raise exceptions.UsageError(
                 f'flavor {flavor_ref}: the cloud has no Compute API; give --flavor-file '
                 'FILE or [cloud] flavor_file')

@@ -38,6 +38,8 @@ CLOUDS_YAML = 'clouds.yaml'
 # A clouds.yaml key naming the entry whose credentials act as the service
 # (Nova's service token: Cinder lets a service delete an in-use attachment).
 SERVICE_CLOUD_KEY = 'blockflow_service_cloud'
+# A clouds.yaml key the embedded cloud sets on its entries (its built-in flavors apply).
+EMBEDDED_KEY = 'blockflow_embedded'
 NOT_CONFIGURED = ('no cloud configured: give --os-cloud NAME (or OS_CLOUD) for a clouds.yaml '
                   'entry, OS_* variables / --os-auth-url options, or --embedded [NAME] for '
                   "blockflow's embedded cloud")
@@ -323,6 +325,9 @@ def explain(exc, what, ref=None, request_id=None):
         text = f'timed out connecting: {_short(exc)}'
     elif isinstance(exc, (ks_exc.ConnectFailure, requests.ConnectionError)):
         text = f'cannot connect: {_short(exc)}'
+    elif isinstance(exc, ks_exc.DiscoveryFailure):
+        cause = ' (cannot connect)' if 'Unable to establish connection' in str(exc) else ''
+        text = f'no identity API found at the auth URL{cause}: is the URL right and the cloud up?'
     elif isinstance(exc, ks_exc.EndpointNotFound):
         text = f'no endpoint: {exc}'
     elif isinstance(exc, ks_exc.HttpError):

@@ -63,6 +63,8 @@ def _setup_logging(debug):
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
     # os-brick reports every initiator it cannot find; none of it is actionable here.
     logging.getLogger('os_brick').setLevel(logging.DEBUG if debug else logging.ERROR)
+    # keystoneauth warns before it reports the same failure we turn into one line.
+    logging.getLogger('keystoneauth').setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
 def _load_config(files):

@@ -135,7 +135,7 @@ class EmbeddedCloud:
             auth = {k: v for k, v in creds.items()}
             return {'auth_type': 'password', 'auth': auth, 'region_name': 'RegionOne',
                     'interface': 'public', 'identity_api_version': 3,
-                    'volume_api_version': 3}
+                    'volume_api_version': 3, 'blockflow_embedded': True}
         service = f'{self.cloud_name}-service'
         user = entry(self.credentials)
         user['blockflow_service_cloud'] = service
