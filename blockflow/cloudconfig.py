@@ -18,6 +18,7 @@ import argparse
 import logging
 import os
 import re
+import warnings
 
 from keystoneauth1 import adapter as ks_adapter
 from keystoneauth1 import exceptions as ks_exc
@@ -30,6 +31,8 @@ import requests
 from blockflow import exceptions
 
 LOG = logging.getLogger(__name__)
+# openstacksdk warns about its (unused here) InfluxDB support on every CloudRegion.
+warnings.filterwarnings('ignore', message='Support for InfluxDB')
 
 # Services whose --os-SERVICE-endpoint-override / -api-version / -interface exist.
 SERVICE_KEYS = ('volume', 'image', 'compute')
@@ -79,45 +82,58 @@ def embedded_home(name=EMBEDDED_DEFAULT):
 # --- command line ------------------------------------------------------------------
 
 def _config(config_files=None, load_envvars=True, load_yaml_config=True):
+    with warnings.catch_warnings():
+        # openstacksdk warns about its InfluxDB support on every load.
+        warnings.simplefilter('ignore')
+        return _load_config(config_files, load_envvars, load_yaml_config)
+
+
+def _load_config(config_files, load_envvars, load_yaml_config):
     return os_config.OpenStackConfig(config_files=config_files, load_envvars=load_envvars,
                                      load_yaml_config=load_yaml_config,
                                      session_constructor=make_session,
                                      app_name='blockflow')
 
 
-def _peek_auth_type(argv):
+def peek_auth_type(argv):
     """The auth type the chosen cloud uses, so its plugin's options get registered."""
     peek = argparse.ArgumentParser(add_help=False)
     peek.add_argument('--os-cloud', default=os.environ.get('OS_CLOUD'))
     options, _rest = peek.parse_known_args(argv)
     try:
-        region = _config().get_one(cloud=options.os_cloud, validate=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            region = _config().get_one(cloud=options.os_cloud, validate=False)
         return region.config.get('auth_type') or 'password'
     except Exception:   # unknown cloud, bad file: reported when the cloud is loaded
         return 'password'
 
 
-def add_arguments(parser, argv):
-    """``--embedded``, ``--os-cloud`` and every keystoneauth option (``OS_*`` defaults)."""
+def add_arguments(parser, argv, auth_type=None):
+    """``--embedded``, ``--os-cloud`` and every keystoneauth option (``OS_*`` defaults).
+
+    ``auth_type``: the plugin whose options to offer (default: peeked from argv,
+    OS_AUTH_TYPE or the chosen clouds.yaml entry, as openstack.config does).
+    """
+    before = {action.dest for action in parser._actions}
     group = parser.add_argument_group(
         'cloud', 'clouds.yaml entry, OS_* variables or --os-* options, as the openstack CLI '
                  'takes them; or the embedded cloud')
-    before = {action.dest for action in parser._actions}
     group.add_argument('--embedded', nargs='?', const=EMBEDDED_DEFAULT, metavar='NAME',
                        help="use blockflow's embedded cloud NAME (default: "
                             f'{EMBEDDED_DEFAULT}), kept in $XDG_STATE_HOME/blockflow/clouds/NAME')
     group.add_argument('--os-cloud', metavar='NAME', default=os.environ.get('OS_CLOUD'),
                        help='clouds.yaml entry (env OS_CLOUD)')
     try:
-        loading.register_auth_argparse_arguments(group, list(argv),
-                                                 default=_peek_auth_type(argv))
+        loading.register_auth_argparse_arguments(
+            parser, list(argv), default=auth_type or peek_auth_type(argv))
     except ks_exc.NoMatchingPlugin as exc:
         raise exceptions.UsageError(f'--os-auth-type: {exc}; known: '
                                     + ', '.join(sorted(loading.get_available_plugin_names())))
-    loading.register_session_argparse_arguments(group)
-    ks_adapter.register_adapter_argparse_arguments(group, service_type='volume')
+    loading.register_session_argparse_arguments(parser)
+    ks_adapter.register_adapter_argparse_arguments(parser, service_type='volume')
     for key in SERVICE_KEYS:
-        ks_adapter.register_service_adapter_argparse_arguments(group, service_type=key)
+        ks_adapter.register_service_adapter_argparse_arguments(parser, service_type=key)
     parser.set_defaults(cloud_dests=sorted(
         {action.dest for action in parser._actions} - before - {'embedded', 'help'}),
         cloud_argv=list(argv))

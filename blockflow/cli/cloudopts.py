@@ -18,10 +18,17 @@ from blockflow import exceptions
 # The command line being parsed: keystoneauth registers the options of the
 # auth plugin it names (osc-lib peeks the same way).
 ARGV = None
+_peeked = {}
 
 
 def add(parser, latency=True):
-    cloudconfig.add_arguments(parser, ARGV if ARGV is not None else sys.argv[1:])
+    argv = ARGV if ARGV is not None else sys.argv[1:]
+    key = (tuple(argv), os.environ.get('OS_CLOUD'), os.environ.get('OS_CLIENT_CONFIG_FILE'),
+           os.environ.get('OS_AUTH_TYPE'), os.environ.get('XDG_CONFIG_HOME'))
+    if key not in _peeked:      # one peek per command line, not one per subcommand
+        _peeked.clear()
+        _peeked[key] = cloudconfig.peek_auth_type(argv)
+    cloudconfig.add_arguments(parser, argv, _peeked[key])
     if latency:
         parser.add_argument('--latency-profile', default=None,
                             help='embedded cloud latency profile: none, fast, bench or a '

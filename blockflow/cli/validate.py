@@ -175,11 +175,9 @@ def check_request(args):
             return _validate(body, args, _with_config_file(catalog, args))
         with cloudopts.selected(args, required=False) as ref:
             if ref is None:
-                print('note: no cloud and no --catalog: the '
-                      + ', '.join(SKIPPED_WITHOUT_CLOUD)
-                      + ' checks were skipped (give --os-cloud NAME, OS_* variables, '
-                        '--embedded or --catalog FILE)', file=sys.stderr)
-                return _validate(body, args, None, conf.validation_config())
+                plan = _validate(body, args, None, conf.validation_config())
+                args.skipped_checks = list(SKIPPED_WITHOUT_CLOUD)
+                return plan
             from blockflow import boot as boot_module
             options = boot_module.BootOptions(
                 instance_uuid=PLANNED_INSTANCE, cloud_ref=ref,
@@ -319,12 +317,28 @@ def print_plan_tree(plan, console=None):
 
 # --- commands ------------------------------------------------------------------
 
+def _report_skipped(args, record=None):
+    """Say which checks a run without cloud or catalog could not make."""
+    skipped = getattr(args, 'skipped_checks', None)
+    if not skipped:
+        return
+    if record is not None:
+        record['skipped_checks'] = skipped
+    else:
+        print('note: no cloud and no --catalog: the ' + ', '.join(skipped)
+              + ' checks were skipped (give --os-cloud NAME, OS_* variables, --embedded '
+                'or --catalog FILE)', file=sys.stderr)
+
+
 def validate_command(args):
     plan = check_request(args)
     if args.format == 'json':
-        output.print_json(plan_record(plan))
+        record = plan_record(plan)
+        _report_skipped(args, record)
+        output.print_json(record)
     else:
         print_devices_table(plan)
+        _report_skipped(args)
     return 0
 
 
@@ -359,7 +373,9 @@ def plan_command(args):
         record = plan_record(plan)
         for entry, device in zip(record['devices'], plan.devices):
             entry['steps'] = steps_of(device)
+        _report_skipped(args, record)
         output.print_json(record)
     else:
         print_plan_tree(plan)
+        _report_skipped(args)
     return 0
