@@ -336,7 +336,7 @@ def explain(exc, what, ref=None, request_id=None):
     where = f'{describe(ref)}: ' if ref else ''
     rid = f' [request {request_id}]' if request_id else ''
     if isinstance(exc, ks_exc.Unauthorized):
-        text = 'authentication refused (HTTP 401): check the user, password or token'
+        text = 'authentication refused (HTTP 401): check the credentials'
     elif isinstance(exc, ks_exc.ConnectTimeout):
         text = f'timed out connecting: {_short(exc)}'
     elif isinstance(exc, (ks_exc.ConnectFailure, requests.ConnectionError)):
