@@ -209,7 +209,8 @@ class Clients:
             return True
         auth = self.session.auth
         if not isinstance(auth, identity_base.BaseIdentityPlugin):
-            return False
+            # No catalog (noauth): the plugin's endpoint is Cinder's, nothing else's.
+            return service_type == 'block-storage' and bool(auth.get_endpoint(self.session))
         try:
             self.session.get_endpoint(service_type=service_type,
                                       interface=self.region.get_interface(service_type),
