@@ -52,3 +52,10 @@ def test_lasting_cinder_failure_names_the_call(cloud_env, capsys):
     code, _out, err = _validate(capsys)
     assert code == 1 and len(err.splitlines()) == 1, err
     assert 'GET volume' in err and 'HTTP 500' in err and '[request req-' in err
+
+
+def test_debug_log_pairs_each_call_with_cinders_request_id(cloud_env, capsys):
+    assert cli.main(['--debug', 'validate', str(EXAMPLE), '--os-cloud', 'embedded']) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines()
+             if 'x-openstack-request-id=req-' in line and '/volume/v3/' in line]
+    assert lines and all('(global req-' in line for line in lines)
