@@ -1,4 +1,4 @@
-# Two commands matter: `make run` (the main job on the embedded default) and `make test`.
+# Two commands matter: `make run` (the main job on the embedded cloud, asked for with --embedded) and `make test`.
 # Both bootstrap everything on a fresh Debian machine: Debian packages from bindep.txt, a .venv, the project.
 
 PYTHON ?= python3
@@ -39,7 +39,7 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/blockflow plan $(EXAMPLE) --catalog $(CATALOG)
-	$(BIN)/blockflow boot $(EXAMPLE)
+	$(BIN)/blockflow boot $(EXAMPLE) --embedded
 
 # Real Cinder 29 (pinned in install.sh) in its own venv, for the conformance tests (tests/conformance).
 cinder-venv: $(BIN)/python
