@@ -175,6 +175,10 @@ class Clients:
 
     def negotiate_volume_api(self, wanted=CINDER_MAX_VERSION):
         """The highest Cinder microversion both sides speak (Cinder's version document)."""
+        configured = self.region.get_api_version('block-storage')
+        if configured and '.' in str(configured) and \
+                api_versions.APIVersion(str(configured)) < api_versions.APIVersion(wanted):
+            wanted = str(configured)        # --os-volume-api-version 3.X caps it
         client = self.cinder('3.0')
         version = api_versions.discover_version(client, api_versions.APIVersion(wanted))
         return version.get_string()

@@ -96,8 +96,8 @@ def check_cloud(clients, attach_api='attachments'):
     major, minor = (int(part) for part in version.split('.'))
     if attach_api == 'attachments' and (major, minor) < ATTACHMENTS_MIN_VERSION:
         raise cloudconfig.CloudError(
-            reason=f'{cloudconfig.describe(ref)}: Cinder speaks up to {version}; the '
-                   'attachments API needs 3.44 (use --attach-api legacy)')
+            reason=f'{cloudconfig.describe(ref)}: the Cinder microversion agreed is '
+                   f'{version}; the attachments API needs 3.44 (use --attach-api legacy)')
     return version
 
 

@@ -144,8 +144,12 @@ def _explicit(args):
     given = {}
     for dest in getattr(args, 'cloud_dests', ()):
         value = getattr(args, dest, None)
-        if value in (None, '', []):
+        if value in (None, '', []) or value is False:
             continue
+        if dest == 'os_auth_type' and not os.environ.get('OS_AUTH_TYPE') and not any(
+                arg.startswith(('--os-auth-type', '--os-auth-plugin'))
+                for arg in getattr(args, 'cloud_argv', ())):
+            continue    # peeked from the chosen cloud, not a choice of its own
         if dest == 'timeout' and '--timeout' not in getattr(args, 'cloud_argv', ()):
             continue    # keystoneauth's 600 s default, not the user's choice
         if dest in ('os_service_type', 'os_interface') and value in ('volume', 'public'):
@@ -207,7 +211,7 @@ def reference_from_args(args):
     """The cloud reference the options select; loads it once to refuse bad input early."""
     if getattr(args, 'embedded', None):
         home = embedded_home(args.embedded)
-        return embedded_ref(home, args.embedded)
+        return embedded_ref(home, args.embedded, _explicit_options(_explicit(args)))
     if not configured(args):
         raise exceptions.UsageError(NOT_CONFIGURED)
     given = _explicit(args)
@@ -226,11 +230,29 @@ def reference_from_args(args):
                            config.config_filename if cloud else None)
 
 
-def embedded_ref(home, name=None):
+def explicit_options(args):
+    return _explicit_options(_explicit(args))
+
+
+def _explicit_options(given):
+    """The non-auth options given (interface, timeout, endpoint overrides, API versions)."""
+    options = {}
+    for dest, value in given.items():
+        key = dest[3:] if dest.startswith('os_') else dest
+        if key in ('insecure', 'cacert', 'timeout', 'interface', 'region_name') \
+                or key.endswith(_OPTION_SUFFIXES):
+            options[key] = value
+    return options
+
+
+def embedded_ref(home, name=None, options=None):
     """The reference of an embedded cloud kept in ``home`` (its published clouds.yaml)."""
     home = os.path.abspath(home)
-    return {'cloud': name or os.path.basename(home), 'embedded': home,
-            'config_file': os.path.join(home, CLOUDS_YAML)}
+    ref = {'cloud': name or os.path.basename(home), 'embedded': home,
+           'config_file': os.path.join(home, CLOUDS_YAML)}
+    if options:
+        ref['options'] = dict(options)
+    return ref
 
 
 def describe(ref):

@@ -118,6 +118,10 @@ def _submit(args, body, instance_uuid):
     from blockflow import jobboard
     if not args.jobboard:
         raise exceptions.UsageError('--submit needs --jobboard URL')
+    if args.embedded and not cloudopts.served_elsewhere(args.embedded):
+        raise exceptions.UsageError(
+            f'--submit --embedded {args.embedded}: conductors must reach the cloud; serve it '
+            f'first (blockflow cloud serve --name {args.embedded})')
     with cloudopts.selected(args) as cloud_ref:
         options = _boot_options(args, instance_uuid, cloud_ref)
         plan = boot_module.plan_for(body, options)

@@ -48,6 +48,12 @@ def _served_at(ref):
         return None
 
 
+def served_elsewhere(name):
+    """Whether another process serves the embedded cloud ``name`` now."""
+    home = cloudconfig.embedded_home(name)
+    return _served_at(cloudconfig.embedded_ref(home, name)) is not None
+
+
 @contextlib.contextmanager
 def serving(ref, latency_profile=None):
     """Keep the embedded cloud a reference names served while the block runs."""
@@ -77,7 +83,7 @@ def selected(args, required=True):
     if getattr(args, 'embedded', None):
         home = cloudconfig.embedded_home(args.embedded)
         os.makedirs(home, mode=0o700, exist_ok=True)
-        ref = cloudconfig.embedded_ref(home, args.embedded)
+        ref = cloudconfig.embedded_ref(home, args.embedded, cloudconfig.explicit_options(args))
         with serving(ref, getattr(args, 'latency_profile', None)):
             yield ref
         return
