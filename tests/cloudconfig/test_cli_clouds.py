@@ -269,3 +269,30 @@ def test_validate_checks_against_a_live_cloud(embedded_cloud_process, tmp_path):
     assert len(refused.stderr.splitlines()) == 1, refused.stderr
     assert refused.stderr.startswith('InvalidBDMVolume:')
     assert body['server']['block_device_mapping_v2'][3]['uuid'] in refused.stderr
+
+
+def test_crashed_boot_resumes_and_deletes_in_its_cloud_under_its_request_id(
+        embedded_cloud_process, tmp_path):
+    from blockflow import crashpoints
+    cloud = embedded_cloud_process
+    boot_env = _clean_env(tmp_path, OS_CLIENT_CONFIG_FILE=cloud.clouds_yaml,
+                          **{crashpoints.ENV: 'after:vdf-create-volume'})
+    instance_uuid, boot = _boot(tmp_path, boot_env, '--os-cloud', cloud.name)
+    assert boot.returncode == crashpoints.CRASH_EXIT_CODE, boot.stderr[-3000:]
+    request_id = _flows(tmp_path, _clean_env(tmp_path))[0]['request_id']
+
+    no_cloud = _clean_env(tmp_path)
+    resumed = _blockflow(['resume', '--all', '--connection', _db(tmp_path), '--quiet'],
+                         no_cloud)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr[-3000:]
+    assert 'SUCCESS' in resumed.stdout
+    assert len(_instance_volumes(cloud.state_dir, instance_uuid)) == len(CREATED_DEVICES)
+    # Both processes sent the boot's one request id on every Cinder and Glance call.
+    calls = [c for c in read_request_log(cloud.state_dir)
+             if c['path'].startswith(('/volume', '/image'))]
+    assert {c['global_request_id'] for c in calls} == {request_id}
+
+    delete = _blockflow(['delete', instance_uuid, '--connection', _db(tmp_path)], no_cloud)
+    assert delete.returncode == 0, delete.stderr[-3000:]
+    _assert_deleted_cleanly(cloud.state_dir, instance_uuid)
+    assert _leftover_tmp(tmp_path) == []

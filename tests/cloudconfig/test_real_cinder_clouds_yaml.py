@@ -5,7 +5,6 @@ read back through Cinder's own API."""
 
 import json
 import os
-import pathlib
 import subprocess
 import sys
 import time
