@@ -25,10 +25,18 @@ def add(parser, latency=True):
     argv = ARGV if ARGV is not None else sys.argv[1:]
     key = (tuple(argv), os.environ.get('OS_CLOUD'), os.environ.get('OS_CLIENT_CONFIG_FILE'),
            os.environ.get('OS_AUTH_TYPE'), os.environ.get('XDG_CONFIG_HOME'))
+    if parser.prog.split()[-1] not in argv:
+        # Not the command being run: its options only need to exist (for --help).
+        cloudconfig.add_arguments(parser, argv, 'password')
+        return _add_latency(parser, latency)
     if key not in _peeked:      # one peek per command line, not one per subcommand
         _peeked.clear()
         _peeked[key] = cloudconfig.peek_auth_type(argv)
     cloudconfig.add_arguments(parser, argv, _peeked[key])
+    _add_latency(parser, latency)
+
+
+def _add_latency(parser, latency):
     if latency:
         parser.add_argument('--latency-profile', default=None,
                             help='embedded cloud latency profile: none, fast, bench or a '
