@@ -50,7 +50,7 @@ NOT_CONFIGURED = ('no cloud configured: give --os-cloud NAME (or OS_CLOUD) for a
 # (requests keeps 10 per host by default and opens a new one for every other call).
 CONNECTIONS_PER_HOST = 128
 # Auth values that are secrets: never in a reference, a flow, a record or a log.
-_SECRET_WORDS = ('password', 'secret', 'token', 'passcode', 'key')
+_SECRET_WORDS = ('password', 'secret', 'token', 'passcode')
 # Reference options copied from the merged config (all non-secret).
 _OPTION_SUFFIXES = ('_endpoint_override', '_api_version', '_interface', '_service_type',
                     '_service_name', '_region_name')
@@ -187,7 +187,7 @@ def _reference_from(region, given, cloud_name, config_file):
             continue
         if region.config.get('auth', {}).get(key) == value:
             auth[key] = value
-        elif key in ('insecure', 'cacert', 'cert', 'timeout', 'interface') \
+        elif key in ('insecure', 'cacert', 'cert', 'key', 'timeout', 'interface') \
                 or key.endswith(_OPTION_SUFFIXES):
             options[key] = value
     if given.get('os_auth_type'):
@@ -197,9 +197,6 @@ def _reference_from(region, given, cloud_name, config_file):
         ref['auth_type'] = region.config.get('auth_type')
         auth.update({k: v for k, v in (region.config.get('auth') or {}).items()
                      if not is_secret(k) and v not in (None, '')})
-        for key, value in region.config.items():
-            if key.endswith(_OPTION_SUFFIXES) and value not in (None, ''):
-                options.setdefault(key, value)
     if auth:
         ref['auth'] = auth
     if options:

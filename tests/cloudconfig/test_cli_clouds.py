@@ -296,3 +296,28 @@ def test_crashed_boot_resumes_and_deletes_in_its_cloud_under_its_request_id(
     assert delete.returncode == 0, delete.stderr[-3000:]
     _assert_deleted_cleanly(cloud.state_dir, instance_uuid)
     assert _leftover_tmp(tmp_path) == []
+
+
+def test_os_variables_select_the_cloud_and_only_where_it_is_is_kept(
+        embedded_cloud_process, tmp_path):
+    cloud = embedded_cloud_process
+    env = _clean_env(tmp_path, OS_AUTH_URL=cloud.auth_url, OS_USERNAME='admin',
+                     OS_PASSWORD=cloud_app.USERS['admin'], OS_PROJECT_NAME='blockflow',
+                     OS_USER_DOMAIN_NAME='Default', OS_PROJECT_DOMAIN_NAME='Default',
+                     OS_REGION_NAME='RegionOne', OS_INTERFACE='internal')
+    instance_uuid, boot = _boot(tmp_path, env, '--flavor-file', str(_flavors(tmp_path)))
+    assert boot.returncode == 0, boot.stderr[-3000:]
+    devices = _blockflow(['devices', instance_uuid, '-f', 'json', '--connection',
+                          _db(tmp_path)], _clean_env(tmp_path))
+    ref = json.loads(devices.stdout)['cloud']
+    assert ref['cloud'] is None and ref['region_name'] == 'RegionOne'
+    assert ref['options']['interface'] == 'internal'
+    assert ref['auth'] == {'auth_url': cloud.auth_url, 'username': 'admin',
+                           'project_name': 'blockflow', 'user_domain_name': 'Default',
+                           'project_domain_name': 'Default'}
+    assert cloud_app.USERS['admin'].encode() not in (tmp_path / 'flows.sqlite').read_bytes()
+    delete = _blockflow(['delete', instance_uuid, '--connection', _db(tmp_path),
+                         '--os-cloud', cloud.name],
+                        _clean_env(tmp_path, OS_CLIENT_CONFIG_FILE=cloud.clouds_yaml))
+    assert delete.returncode == 0, delete.stderr[-3000:]
+    _assert_deleted_cleanly(cloud.state_dir, instance_uuid)
