@@ -183,6 +183,10 @@ def _bad_clouds(cloud, tmp_path):
     config['clouds']['no-such-region'] = dict(good, region_name='Atlantis')
     config['clouds']['unreachable'] = dict(
         good, auth=dict(good['auth'], auth_url='http://127.0.0.1:9/identity/v3'))
+    config['clouds']['noauth-unreachable'] = {
+        'auth_type': 'noauth', 'auth': {'user_id': 'blockflow', 'project_id': 'c0ffee',
+                                        'endpoint': 'http://127.0.0.1:9/v3'},
+        'image_endpoint_override': 'http://127.0.0.1:9/image'}
     path = tmp_path / 'clouds.yaml'
     path.write_text(yaml.safe_dump(config))
     return path
@@ -192,6 +196,7 @@ def _bad_clouds(cloud, tmp_path):
     ('wrong-password', 1, 'authentication refused'),
     ('no-such-region', 1, "region 'Atlantis' is not in the catalog"),
     ('unreachable', 1, 'cloud up?'),
+    ('noauth-unreachable', 1, 'cannot connect'),
     ('no-such-cloud', 2, 'no-such-cloud was not found'),
 ])
 def test_unusable_cloud_is_one_line_and_makes_nothing(embedded_cloud_process, tmp_path,
