@@ -30,6 +30,8 @@ class BootOptions:
     flavors: dict | None = None
     # The boot's global request id (req-<uuid>); made by prepare() if None.
     request_id: str | None = None
+    # The checked clients prepare() returned (not persisted).
+    clients: object = None
 
 
 def prepare(options):
@@ -45,7 +47,8 @@ def prepare(options):
     clients = clients_module.Clients(ref)
     ref['volume_api_version'] = check_cloud(clients, options.attach_api)
     options.cloud_ref = ref
-    return clients_module.Clients(ref)
+    options.clients = clients_module.Clients(ref)
+    return options.clients
 
 
 def catalog_for(clients, options):
@@ -60,7 +63,7 @@ def catalog_for(clients, options):
 
 def plan_for(body, options):
     from blockflow.validation import pipeline
-    clients = prepare(options)
+    clients = options.clients or prepare(options)
     return pipeline.validate(body, options.microversion, catalog_for(clients, options),
                              options.enable_backup_source)
 

@@ -14,7 +14,6 @@ import json
 
 from cinderclient import exceptions as cinder_exc
 from keystoneauth1 import exceptions as ks_exc
-import requests
 import tenacity
 
 from blockflow import cloudconfig
@@ -39,9 +38,7 @@ _FLAVOR_FIELDS = ('name', 'root_gb', 'ephemeral_gb', 'swap', 'vcpus', 'memory_mb
 
 
 def _transient(exc):
-    if isinstance(exc, (ks_exc.ConnectFailure, ks_exc.ConnectTimeout,
-                        requests.ConnectionError)):
-        return True
+    # Connection failures were already retried by the session (connect_retries).
     status = getattr(exc, 'code', None) or getattr(exc, 'http_status', None)
     return isinstance(status, int) and status >= 500
 

@@ -359,7 +359,7 @@ def explain(exc, what, ref=None, request_id=None):
     elif isinstance(exc, ks_exc.ConnectTimeout):
         text = f'timed out connecting: {_short(exc)}'
     elif isinstance(exc, (ks_exc.ConnectFailure, requests.ConnectionError)):
-        text = f'cannot connect: {_short(exc)}'
+        text = f'cannot connect: {_connect_reason(exc)}'
     elif isinstance(exc, ks_exc.DiscoveryFailure):
         cause = ' (cannot connect)' if 'Unable to establish connection' in str(exc) else ''
         text = f'no identity API found at the auth URL{cause}: is the URL right and the cloud up?'
@@ -370,6 +370,19 @@ def explain(exc, what, ref=None, request_id=None):
     else:
         text = f'{type(exc).__name__}: {_short(exc)}'
     return CloudError(reason=f'{where}{what}: {text}{rid}')
+
+
+_URL = re.compile(r'connection to (\S+?):? ')
+_ERRNO = re.compile(r'\[Errno -?\d+\] ([^\'")]+)')
+
+
+def _connect_reason(exc):
+    """``URL (Connection refused)`` out of urllib3's nested wording."""
+    text = str(exc)
+    url, reason = _URL.search(text), _ERRNO.search(text)
+    if url and reason:
+        return f'{url.group(1)} ({reason.group(1).strip()})'
+    return _short(exc)
 
 
 def _short(exc):

@@ -75,8 +75,10 @@ def boot_command(args):
         return _submit(args, body, instance_uuid)
     with cloudopts.selected(args) as cloud_ref:
         options = _boot_options(args, instance_uuid, cloud_ref)
+        boot_module.prepare(options)        # fails fast, in one line
         if args.format != 'json' and not args.quiet:
-            print(f'booting instance {instance_uuid}', file=sys.stderr)
+            print(f'booting instance {instance_uuid} [request {options.request_id}]',
+                  file=sys.stderr)
         progress = BootProgress(instance_uuid, quiet=args.quiet or args.format == 'json')
         try:
             _plan, outcome, rows = boot_module.boot(body, options, notifier=progress)
