@@ -18,6 +18,7 @@ import argparse
 import logging
 import os
 import re
+import threading
 import warnings
 
 from keystoneauth1 import adapter as ks_adapter
@@ -56,6 +57,8 @@ _OPTION_SUFFIXES = ('_endpoint_override', '_api_version', '_interface', '_servic
                     '_service_name', '_region_name')
 
 
+# openstack.config reads OS_CLIENT_CONFIG_FILE itself; one load at a time may hide it.
+_ENV_LOCK = threading.RLock()
 _NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$')
 
 
@@ -81,11 +84,18 @@ def embedded_home(name=EMBEDDED_DEFAULT):
 
 # --- command line ------------------------------------------------------------------
 
-def _config(config_files=None, load_envvars=True, load_yaml_config=True):
-    with warnings.catch_warnings():
-        # openstacksdk warns about its InfluxDB support on every load.
+def _config(config_files=None, load_envvars=True, load_yaml_config=True,
+            file_override=True):
+    """An OpenStackConfig; ``file_override=False``: exactly ``config_files``, even
+    when OS_CLIENT_CONFIG_FILE names another (a persisted boot's file wins)."""
+    with _ENV_LOCK, warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        return _load_config(config_files, load_envvars, load_yaml_config)
+        saved = None if file_override else os.environ.pop('OS_CLIENT_CONFIG_FILE', None)
+        try:
+            return _load_config(config_files, load_envvars, load_yaml_config)
+        finally:
+            if saved is not None:
+                os.environ['OS_CLIENT_CONFIG_FILE'] = saved
 
 
 def _load_config(config_files, load_envvars, load_yaml_config):
@@ -303,7 +313,8 @@ def cloud_region(ref, cloud=None):
         if name:
             if config_file and not os.path.exists(config_file):
                 raise CloudError(reason=f'{describe(ref)}: {config_file} is gone')
-            config = _config([config_file] if config_file else None, load_envvars=False)
+            config = _config([config_file] if config_file else None, load_envvars=False,
+                             file_override=not config_file)
             return config.get_one(cloud=name, **kwargs)
         # From OS_* variables: the secrets come back from the environment.
         config = _config(load_yaml_config=False)

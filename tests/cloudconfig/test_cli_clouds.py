@@ -287,8 +287,13 @@ def test_crashed_boot_resumes_and_deletes_in_its_cloud_under_its_request_id(
     request_id = _flows(tmp_path, _clean_env(tmp_path))[0]['request_id']
 
     no_cloud = _clean_env(tmp_path)
+    # A clouds.yaml of the same name elsewhere does not divert the boot's cloud.
+    decoy = tmp_path / 'decoy.yaml'
+    decoy.write_text(yaml.safe_dump({'clouds': {cloud.name: {
+        'auth': {'auth_url': 'http://127.0.0.1:9/identity/v3', 'username': 'x',
+                 'password': 'y', 'project_name': 'z'}}}}))
     resumed = _blockflow(['resume', '--all', '--connection', _db(tmp_path), '--quiet'],
-                         no_cloud)
+                         dict(no_cloud, OS_CLIENT_CONFIG_FILE=str(decoy)))
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr[-3000:]
     assert 'SUCCESS' in resumed.stdout
     assert len(_instance_volumes(cloud.state_dir, instance_uuid)) == len(CREATED_DEVICES)
