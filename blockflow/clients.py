@@ -201,6 +201,15 @@ class Clients:
     def glance_get(self, path, stream=False, raise_exc=True):
         return self._image_adapter().get(path, stream=stream, raise_exc=raise_exc)
 
+    # --- Nova (flavors only) -----------------------------------------------------
+    def compute_adapter(self):
+        return ks_adapter.Adapter(
+            self.session, service_type='compute',
+            interface=self.region.get_interface('compute') or 'public',
+            region_name=self.region.get_region_name('compute'),
+            endpoint_override=self.region.get_endpoint('compute'),
+            global_request_id=self.request_id, **cloudconfig.retry_options())
+
     # --- catalog ---------------------------------------------------------------
     def authenticate(self):
         """Log in (identity plugins) so a wrong password fails before anything is made."""

@@ -5,9 +5,11 @@ block-storage endpoint in the chosen region, negotiate the microversion.
 Every read retries transient errors (connection failures, 5xx) and then says
 in one line which call failed with which status; only a 404 means "not found".
 
-Flavors come from the Compute API where the catalog has one (openstacksdk),
-else from a flavor file (``--flavor-file`` / ``[cloud] flavor_file``); the
-built-in table belongs to the embedded cloud only.
+Flavors come from the Compute API where the catalog (or a compute endpoint
+override) has one — by id, else by name, extra specs included — read through a
+keystoneauth adapter on the cloud's own session (openstacksdk's proxies cannot
+run on cinderclient's noauth plugin); else from a flavor file (``--flavor-file``
+/ ``[cloud] flavor_file``). The built-in table belongs to the embedded cloud only.
 """
 
 import json
@@ -112,6 +114,13 @@ def load_flavor_file(path):
     return data
 
 
+def _raise_for(response, what, clients):
+    if response.status_code >= 400:
+        raise cloudconfig.CloudError(
+            reason=f'{cloudconfig.describe(clients.ref)}: {what}: HTTP '
+                   f'{response.status_code} [request {clients.request_id}]')
+
+
 class CloudCatalog(catalog.Catalog):
     def __init__(self, clients, flavors=None, config=None):
         self.clients = clients
@@ -124,18 +133,33 @@ class CloudCatalog(catalog.Catalog):
         return _read(what, self.clients.ref, self.clients.request_id, func, *args)
 
     def _compute_flavor(self, flavor_ref):
-        import openstack.connection
-        conn = openstack.connection.Connection(config=self.clients.region)
-        flavor = self._read(f'GET flavor {flavor_ref}', conn.compute.find_flavor,
-                            str(flavor_ref))
-        if flavor is None:
-            raise catalog.NotFoundInCatalog('flavor', flavor_ref)
-        specs = self._read(f'GET flavor {flavor_ref} extra specs',
-                           conn.compute.fetch_flavor_extra_specs, flavor)
-        return {'id': flavor.id, 'name': flavor.name, 'root_gb': flavor.disk,
-                'ephemeral_gb': flavor.ephemeral or 0, 'swap': flavor.swap or 0,
-                'vcpus': flavor.vcpus, 'memory_mb': flavor.ram,
-                'extra_specs': dict(specs.extra_specs or {})}
+        """Nova's flavor by id, else by name (as ``openstack flavor show`` finds it)."""
+        compute = self.clients.compute_adapter()
+
+        def get(path):
+            return compute.get(path, raise_exc=False)
+        response = self._read(f'GET flavor {flavor_ref}', get, f'/flavors/{flavor_ref}')
+        if response.status_code == 404:
+            listing = self._read('GET flavors', get, '/flavors/detail?is_public=None')
+            _raise_for(listing, 'GET flavors', self.clients)
+            named = [f for f in listing.json().get('flavors', [])
+                     if f.get('name') == str(flavor_ref)]
+            if len(named) != 1:
+                raise catalog.NotFoundInCatalog('flavor', flavor_ref)
+            flavor = named[0]
+        else:
+            _raise_for(response, f'GET flavor {flavor_ref}', self.clients)
+            flavor = response.json()['flavor']
+        specs = flavor.get('extra_specs')
+        if specs is None:       # before compute microversion 2.61: asked separately
+            answer = self._read(f'GET flavor {flavor_ref} extra specs', get,
+                                f"/flavors/{flavor['id']}/os-extra_specs")
+            _raise_for(answer, f'GET flavor {flavor_ref} extra specs', self.clients)
+            specs = answer.json().get('extra_specs') or {}
+        return {'id': flavor['id'], 'name': flavor.get('name'), 'root_gb': flavor.get('disk'),
+                'ephemeral_gb': flavor.get('OS-FLV-EXT-DATA:ephemeral') or 0,
+                'swap': flavor.get('swap') or 0, 'vcpus': flavor.get('vcpus'),
+                'memory_mb': flavor.get('ram'), 'extra_specs': dict(specs)}
 
     def get_flavor(self, flavor_ref):
         if str(flavor_ref) in self.flavors:
