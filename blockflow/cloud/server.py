@@ -31,10 +31,14 @@ class RequestLog:
     global request id (``X-OpenStack-Request-ID``), so a test can tell which
     boot each call belonged to."""
 
+    KEEP_BYTES = 16 << 20        # a reused home keeps one older log beside the current
+
     def __init__(self, app, path):
         self.app = app
         self.path = path
         self._lock = threading.Lock()
+        if os.path.exists(path) and os.path.getsize(path) > self.KEEP_BYTES:
+            os.replace(path, path + '.1')
         self._stream = open(path, 'a', encoding='utf-8')
 
     def __call__(self, environ, start_response):
