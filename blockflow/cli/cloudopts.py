@@ -89,6 +89,10 @@ def selected(args, required=True):
     """The reference the options select (embedded: created and served); None if
     nothing is configured and ``required`` is false."""
     if getattr(args, 'embedded', None):
+        if any(arg.startswith(('--os-cloud', '--os-auth-url', '--os-auth-type'))
+               for arg in getattr(args, 'cloud_argv', ())):
+            raise exceptions.UsageError('--embedded names the cloud already: drop '
+                                        '--os-cloud/--os-auth-url/--os-auth-type')
         home = cloudconfig.embedded_home(args.embedded)
         os.makedirs(home, mode=0o700, exist_ok=True)
         ref = cloudconfig.embedded_ref(home, args.embedded, cloudconfig.explicit_options(args))
