@@ -59,3 +59,11 @@ def test_debug_log_pairs_each_call_with_cinders_request_id(cloud_env, capsys):
     lines = [line for line in capsys.readouterr().err.splitlines()
              if 'x-openstack-request-id=req-' in line and '/volume/v3/' in line]
     assert lines and all('(global req-' in line for line in lines)
+
+
+def test_over_quota_413_is_not_retried(cloud_env, capsys):
+    cloud_env.faults.fail('volume.get', status=413)
+    code, _out, err = _validate(capsys)
+    assert code == 1 and len(err.splitlines()) == 1, err
+    assert 'HTTP 413' in err
+    assert cloud_env.counters()['volume.get'] == 1
