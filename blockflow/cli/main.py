@@ -81,6 +81,8 @@ def _load_config(files):
 
 
 def main(argv=None):
+    # Quiet (and on this process's stderr) while the parser loads keystoneauth's plugins.
+    _setup_logging(False)
     try:
         parser = build_parser(argv)
     except exceptions.UsageError as exc:
