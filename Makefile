@@ -1,4 +1,4 @@
-# Two commands matter: `make run` (the main job on the embedded default) and `make test`.
+# Two commands matter: `make run` (the main job on the embedded cloud, asked for with --embedded) and `make test`.
 # Both bootstrap everything on a fresh Debian machine: Debian packages from bindep.txt, a .venv, the project.
 
 PYTHON ?= python3
@@ -10,6 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 EXAMPLE ?= examples/all-kinds.json
 CATALOG ?= examples/catalog.json
 PYTEST_ARGS ?=
+RUN_INSTANCE ?= 0b1ec7f1-0000-4000-8000-00000000a11c
 
 .PHONY: all install bindep cinder-venv run test test-quick bench clean
 
@@ -37,9 +38,12 @@ $(STAMP): requirements.txt test-requirements.txt setup.cfg bindep.txt | $(BIN)/p
 
 install: $(STAMP)
 
+# The embedded cloud keeps its volumes between runs ($$XDG_STATE_HOME/blockflow/clouds/default):
+# the previous run's instance is deleted first, so the example's own volume is free again.
 run: install
 	$(BIN)/blockflow plan $(EXAMPLE) --catalog $(CATALOG)
-	$(BIN)/blockflow boot $(EXAMPLE)
+	@$(BIN)/blockflow delete $(RUN_INSTANCE) >/dev/null 2>&1 || true
+	$(BIN)/blockflow boot $(EXAMPLE) --embedded --instance-uuid $(RUN_INSTANCE)
 
 # Real Cinder 29 (pinned in install.sh) in its own venv, for the conformance tests (tests/conformance).
 cinder-venv: $(BIN)/python

@@ -63,7 +63,8 @@ def child_main(args):
             wait_done[details['task_name']] = time.time()
 
     backend = persistence.get_backend(args.connection)
-    cloud_ref = {'type': 'embedded', 'auth_url': args.cloud_url.rstrip('/') + '/identity/v3'}
+    from blockflow import cloudconfig
+    cloud_ref = cloudconfig.embedded_ref(args.cloud_home, 'embedded')
     options = [boot_module.BootOptions(instance_uuid=str(uuid.uuid4()), cloud_ref=cloud_ref,
                                        connection=args.connection,
                                        instances_path=args.instances_path)
@@ -95,7 +96,7 @@ def run_blockflow(cloud, tmp, instances, devices):
     cloud.faults.reset_counters()
     log_start = len(cloud.store.status_log)
     out = subprocess.run(
-        [sys.executable, __file__, '--child', '--cloud-url', cloud.url,
+        [sys.executable, __file__, '--child', '--cloud-home', cloud.state_dir,
          '--instances', str(instances), '--devices', str(devices),
          '--connection', f'sqlite:///{tmp}/bench-{tag}.sqlite',
          '--instances-path', f'{tmp}/instances-{tag}'],
@@ -233,7 +234,7 @@ def main():
     parser.add_argument('--no-baseline', action='store_true',
                         help='blockflow only (for profiling; no ratios)')
     parser.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
-    parser.add_argument('--cloud-url', help=argparse.SUPPRESS)
+    parser.add_argument('--cloud-home', help=argparse.SUPPRESS)
     parser.add_argument('--instances', type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument('--devices', type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument('--connection', help=argparse.SUPPRESS)

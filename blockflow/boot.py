@@ -26,15 +26,45 @@ class BootOptions:
     # Nova's deployment settings for the checks (validation.catalog.DEFAULT_CONFIG
     # keys); None: from the loaded oslo.config files.
     config: dict | None = None
+    # Flavors for a cloud without a Compute API ({id: {...}}); None: [cloud] flavor_file.
+    flavors: dict | None = None
+    # The boot's global request id (req-<uuid>); made by prepare() if None.
+    request_id: str | None = None
+    # The checked clients prepare() returned (not persisted).
+    clients: object = None
+
+
+def prepare(options):
+    """Fail fast: log in, find Cinder, agree on a microversion — before anything is made.
+
+    Fixes the boot's request id and records the negotiated microversion in its
+    cloud reference (both travel with the flow, so a resume continues alike).
+    """
+    from blockflow.cloud_catalog import check_cloud
+    options.request_id = options.request_id or clients_module.new_request_id()
+    ref = dict(options.cloud_ref, request_id=options.request_id)
+    ref.pop('volume_api_version', None)
+    clients = clients_module.Clients(ref)
+    ref['volume_api_version'] = check_cloud(clients, options.attach_api)
+    options.cloud_ref = ref
+    options.clients = clients_module.Clients(ref)
+    return options.clients
+
+
+def catalog_for(clients, options):
+    from blockflow import conf
+    from blockflow.cloud_catalog import CloudCatalog, load_flavor_file
+    config = options.config if options.config is not None else conf.validation_config()
+    flavors = options.flavors
+    if flavors is None and conf.CONF.cloud.flavor_file:
+        flavors = load_flavor_file(conf.CONF.cloud.flavor_file)
+    return CloudCatalog(clients, flavors=flavors, config=config)
 
 
 def plan_for(body, options):
-    from blockflow import conf
-    from blockflow.cloud_catalog import CloudCatalog
     from blockflow.validation import pipeline
-    clients = clients_module.Clients(options.cloud_ref)
-    config = options.config if options.config is not None else conf.validation_config()
-    return pipeline.validate(body, options.microversion, CloudCatalog(clients, config=config),
+    clients = options.clients or prepare(options)
+    return pipeline.validate(body, options.microversion, catalog_for(clients, options),
                              options.enable_backup_source)
 
 
@@ -49,7 +79,8 @@ def factory_arguments(plan, options):
         'records_url': persistence.resolve_url(options.connection),
         'start': options.start}
     meta = {'instance_uuid': options.instance_uuid, 'atom_prefix': options.instance_uuid,
-            'non_device_groups': ['domain']}
+            'non_device_groups': ['domain'], 'request_id': options.request_id,
+            'cloud': options.cloud_ref}
     return factory_kwargs, meta
 
 
@@ -58,6 +89,8 @@ def load(body, options, backend, notifier=None):
     if hasattr(notifier, 'set_plan'):
         notifier.set_plan(plan)
     factory_kwargs, meta = factory_arguments(plan, options)
+    records.Records(persistence.resolve_url(options.connection)).save_instance(
+        options.instance_uuid, options.cloud_ref, options.request_id)
     return plan, engine_module.load_boot(backend, FACTORY, factory_kwargs, meta,
                                          keep_on_failure=options.keep_on_failure,
                                          notifier=notifier)

@@ -41,6 +41,15 @@ BDM_TABLE = sa.Table(
     sa.Column('created_at', sa.DateTime),
     sa.Column('deleted', sa.Boolean, default=False),
 )
+# One row per instance: the cloud its boot used (a reference, never a secret)
+# and the boot's global request id; delete and devices read it back.
+INSTANCE_TABLE = sa.Table(
+    'blockflow_instance_cloud', METADATA,
+    sa.Column('instance_uuid', sa.String(36), primary_key=True),
+    sa.Column('cloud_ref', sa.Text, nullable=False),
+    sa.Column('request_id', sa.String(64)),
+    sa.Column('created_at', sa.DateTime),
+)
 _COPIED = ('device_name', 'source_type', 'destination_type', 'boot_index', 'volume_size',
            'snapshot_id', 'image_id', 'backup_id', 'volume_type', 'delete_on_termination',
            'device_type', 'disk_bus', 'guest_format', 'tag', 'kind')
@@ -85,6 +94,26 @@ class Records:
             conn.execute(BDM_TABLE.delete().where(BDM_TABLE.c.uuid == key))
             conn.execute(BDM_TABLE.insert().values(uuid=key, **row))
         return key
+
+    def save_instance(self, instance_uuid, cloud_ref, request_id=None):
+        ref = {k: v for k, v in (cloud_ref or {}).items() if k != 'request_id'}
+        with self.engine.begin() as conn:
+            conn.execute(INSTANCE_TABLE.delete().where(
+                INSTANCE_TABLE.c.instance_uuid == instance_uuid))
+            conn.execute(INSTANCE_TABLE.insert().values(
+                instance_uuid=instance_uuid,
+                cloud_ref=json.dumps(secrets.for_storage(ref), sort_keys=True),
+                request_id=request_id,
+                created_at=datetime.datetime.now(datetime.timezone.utc)))
+
+    def instance(self, instance_uuid):
+        """``{'cloud_ref': ..., 'request_id': ...}`` of an instance's boot, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(INSTANCE_TABLE.select().where(
+                INSTANCE_TABLE.c.instance_uuid == instance_uuid)).first()
+        if row is None:
+            return None
+        return {'cloud_ref': json.loads(row.cloud_ref), 'request_id': row.request_id}
 
     def mark_deleted(self, key):
         with self.engine.begin() as conn:

@@ -38,6 +38,7 @@ class FlowResult:
     state: str | None = None
     detail: str | None = None
     reopened: tuple = ()
+    request_id: str | None = None
 
     @property
     def failed(self):
@@ -47,6 +48,12 @@ class FlowResult:
         return self.kind in (UNBUILDABLE, GONE, ERROR)
 
     def line(self):
+        text = self._line()
+        if self.failed and self.request_id:
+            text += f' [request {self.request_id}]'
+        return text
+
+    def _line(self):
         head = f'flow {self.flow_id}'
         if self.kind == RAN:
             return f'{head}: {self.state}' + (f' ({self.detail})' if self.detail else '')
@@ -66,7 +73,7 @@ class FlowResult:
     def to_dict(self):
         return {'flow_id': self.flow_id, 'instance_uuid': self.instance_uuid,
                 'outcome': self.kind, 'state': self.state, 'detail': self.detail,
-                'reopened_reverts': list(self.reopened)}
+                'reopened_reverts': list(self.reopened), 'request_id': self.request_id}
 
 
 def instance_of(flow_detail):
@@ -81,10 +88,13 @@ def _fresh(backend, flow_uuid):
             return None
 
 
-def resume_flow(backend, flow_uuid, notifier_for=None, expiry=None, only_unfinished=True):
+def resume_flow(backend, flow_uuid, notifier_for=None, expiry=None, only_unfinished=True,
+                around=None):
     """Claim, re-read, rebuild and run one flow; returns its FlowResult.
 
-    ``notifier_for(flow_detail)`` gives the atom notifier of the run.
+    ``notifier_for(flow_detail)`` gives the atom notifier of the run;
+    ``around(flow_detail)`` a context manager the flow is rebuilt and run in
+    (its cloud: served, found reachable).
     With ``only_unfinished`` a flow that another process has finished
     meanwhile is left alone.
     """
@@ -92,32 +102,37 @@ def resume_flow(backend, flow_uuid, notifier_for=None, expiry=None, only_unfinis
         lease = claims.Lease.acquire(backend, flow_uuid, expiry)
     except claims.FlowClaimed as exc:
         return FlowResult(flow_uuid, '', CLAIMED, detail=str(exc))
+    instance, request_id = '', None
     try:
         flow_detail = _fresh(backend, flow_uuid)
         if flow_detail is None:
             return FlowResult(flow_uuid, '', GONE, detail='no such flow (deleted meanwhile)')
         instance = instance_of(flow_detail)
+        request_id = (flow_detail.meta or {}).get('request_id')
         if only_unfinished and not engine_module.is_unfinished(flow_detail):
             return FlowResult(flow_uuid, instance, FINISHED, state=flow_detail.state)
         notifier = notifier_for(flow_detail) if notifier_for else None
-        try:
-            engine = engine_module.load_existing(backend, flow_detail, None,
-                                                 notifier=notifier)
-        except Exception as exc:    # no factory saved, factory gone or failing
-            return FlowResult(flow_uuid, instance, UNBUILDABLE,
-                              detail=secrets.mask_text(str(exc)))
-        reopened = engine_module.reopen_failed_reverts(engine, flow_detail)
-        outcome, lease = engine_module.run(engine, lease=lease), None   # run releases it
+        with around(flow_detail) if around else contextlib.nullcontext():
+            try:
+                engine = engine_module.load_existing(backend, flow_detail, None,
+                                                     notifier=notifier)
+            except Exception as exc:    # no factory saved, factory gone or failing
+                return FlowResult(flow_uuid, instance, UNBUILDABLE,
+                                  detail=secrets.mask_text(str(exc)), request_id=request_id)
+            reopened = engine_module.reopen_failed_reverts(engine, flow_detail)
+            outcome, lease = engine_module.run(engine, lease=lease), None   # run releases it
         return FlowResult(flow_uuid, instance, RAN, state=outcome.state,
-                          detail=outcome.failure, reopened=tuple(reopened))
-    except Exception as exc:    # e.g. the database went away: the next flow may fare better
-        return FlowResult(flow_uuid, '', ERROR, detail=secrets.mask_text(str(exc)))
+                          detail=outcome.failure, reopened=tuple(reopened),
+                          request_id=request_id)
+    except Exception as exc:    # e.g. cloud or database gone: the next flow may fare better
+        return FlowResult(flow_uuid, instance, ERROR, detail=secrets.mask_text(str(exc)),
+                          request_id=request_id)
     finally:
         if lease is not None:
             lease.release()
 
 
-def resume_all(backend, notifier_for=None, expiry=None):
+def resume_all(backend, notifier_for=None, expiry=None, around=None):
     """Resume every unfinished flow, one at a time; yields a FlowResult each."""
     listed = [flow_detail for _book, flow_detail in engine_module.unfinished(backend)]
     for flow_detail in listed:
@@ -129,15 +144,15 @@ def resume_all(backend, notifier_for=None, expiry=None):
             yield FlowResult(flow_detail.uuid, instance_of(flow_detail), JOB,
                              state=flow_detail.state)
             continue
-        yield resume_flow(backend, flow_detail.uuid, notifier_for, expiry)
+        yield resume_flow(backend, flow_detail.uuid, notifier_for, expiry, around=around)
 
 
-def resume(backend, flow_id=None, every=False, notifier_for=None, expiry=None):
+def resume(backend, flow_id=None, every=False, notifier_for=None, expiry=None, around=None):
     """`blockflow resume`: every unfinished flow, or the one FLOW_ID (a unique
     prefix will do) whatever its state; yields a FlowResult per flow."""
     expiry = expiry or claims.default_expiry()      # a bad setting fails before any work
     if every:
-        yield from resume_all(backend, notifier_for, expiry)
+        yield from resume_all(backend, notifier_for, expiry, around)
         return
     if not flow_id:
         raise exceptions.UsageError('resume: give FLOW_ID or --all')
@@ -146,7 +161,8 @@ def resume(backend, flow_id=None, every=False, notifier_for=None, expiry=None):
             _book, flow_detail = graph.find_flow_detail(conn, flow_id)
         except graph.FlowNotFound as exc:
             raise exceptions.UsageError(f'flow {exc}: no such flow') from None
-    yield resume_flow(backend, flow_detail.uuid, notifier_for, expiry, only_unfinished=False)
+    yield resume_flow(backend, flow_detail.uuid, notifier_for, expiry, only_unfinished=False,
+                      around=around)
 
 
 def exit_code(results, every):

@@ -1,38 +1,22 @@
 """`blockflow boot | resume | devices`: prepare an instance's block devices."""
 
 import contextlib
-import os
+import functools
 import sys
-import tempfile
 import uuid
 
 from blockflow import boot as boot_module
 from blockflow import clients as clients_module
+from blockflow import cloudconfig
+from blockflow import engine as engine_module
 from blockflow import exceptions
 from blockflow import persistence
 from blockflow import records
+from blockflow.cli import cloudopts
 from blockflow.cli import output
 from blockflow.cli.progress import BootProgress
 from blockflow.cli import validate as validate_cli
 from blockflow.inspect import report
-
-@contextlib.contextmanager
-def _cloud(args):
-    """The configured cloud, or the embedded one started in-process."""
-    if args.cloud_url:
-        yield {'type': 'embedded', 'auth_url': args.cloud_url.rstrip('/') + '/identity/v3'}, None
-        return
-    if args.os_cloud or os.environ.get('OS_AUTH_URL'):
-        yield clients_module.env_ref(), None
-        return
-    from blockflow.cloud.server import EmbeddedCloud
-    state_dir = args.cloud_state_dir or tempfile.mkdtemp(prefix='blockflow-cloud-')
-    cloud = EmbeddedCloud(state_dir, latency_profile=args.latency_profile)
-    cloud.start()
-    try:
-        yield clients_module.embedded_ref(cloud), cloud
-    finally:
-        cloud.stop()
 
 
 def _records_url(connection):
@@ -67,6 +51,21 @@ def _summarise_failure(backend, flow_id):
     return failed, undone, [leftover['line'] for leftover in shown.get('leftovers', [])]
 
 
+def _boot_options(args, instance_uuid, cloud_ref):
+    return boot_module.BootOptions(
+        instance_uuid=instance_uuid, cloud_ref=cloud_ref, connection=args.connection,
+        libvirt_uri=args.libvirt_uri, attach_api=args.attach_api,
+        instances_path=args.instances_path, keep_on_failure=args.keep_on_failure,
+        start=args.start, microversion=args.microversion,
+        enable_backup_source=args.enable_backup_source,
+        flavors=(cloud_catalog_flavors(args.flavor_file) if args.flavor_file else None))
+
+
+def cloud_catalog_flavors(path):
+    from blockflow.cloud_catalog import load_flavor_file
+    return load_flavor_file(path)
+
+
 def boot_command(args):
     body = validate_cli.load_request(args.request)
     instance_uuid = args.instance_uuid or str(uuid.uuid4())
@@ -74,22 +73,24 @@ def boot_command(args):
         raise exceptions.UsageError('--instance-uuid: not a UUID')
     if args.submit:
         return _submit(args, body, instance_uuid)
-    with _cloud(args) as (cloud_ref, cloud):
-        options = boot_module.BootOptions(
-            instance_uuid=instance_uuid, cloud_ref=cloud_ref, connection=args.connection,
-            libvirt_uri=args.libvirt_uri, attach_api=args.attach_api,
-            instances_path=args.instances_path, keep_on_failure=args.keep_on_failure,
-            start=args.start, microversion=args.microversion,
-            enable_backup_source=args.enable_backup_source)
+    with cloudopts.selected(args) as cloud_ref:
+        options = _boot_options(args, instance_uuid, cloud_ref)
+        boot_module.prepare(options)        # fails fast, in one line
         if args.format != 'json' and not args.quiet:
-            print(f'booting instance {instance_uuid}', file=sys.stderr)
+            print(f'booting instance {instance_uuid} [request {options.request_id}]',
+                  file=sys.stderr)
         progress = BootProgress(instance_uuid, quiet=args.quiet or args.format == 'json')
         try:
             _plan, outcome, rows = boot_module.boot(body, options, notifier=progress)
+        except exceptions.BlockflowError as exc:
+            if options.request_id and options.request_id not in exc.message:
+                exc.message = f'{exc.message} [request {options.request_id}]'
+                exc.args = (exc.message,)
+            raise
         finally:
             progress.close()
     result = {'instance_uuid': instance_uuid, 'flow_id': outcome.flow_id,
-              'state': outcome.state, 'devices': rows}
+              'state': outcome.state, 'devices': rows, 'request_id': options.request_id}
     if not outcome.ok:
         backend = persistence.get_backend(args.connection)
         try:
@@ -103,7 +104,8 @@ def boot_command(args):
         if outcome.ok:
             _print_devices(rows, 'table')
         else:
-            print(f'boot failed ({outcome.state}): {outcome.failure}', file=sys.stderr)
+            print(f'boot failed ({outcome.state}): {outcome.failure} '
+                  f'[request {options.request_id}]', file=sys.stderr)
             for line in result['failed']:
                 print(f'  failed: {line}', file=sys.stderr)
             action = 'kept for inspection' if args.keep_on_failure else 'undone'
@@ -120,17 +122,15 @@ def _submit(args, body, instance_uuid):
     from blockflow import jobboard
     if not args.jobboard:
         raise exceptions.UsageError('--submit needs --jobboard URL')
-    if not (args.cloud_url or os.environ.get('OS_AUTH_URL')):
-        raise exceptions.UsageError('--submit needs a cloud the conductors can reach: '
-                                    '--cloud-url or OS_* variables')
-    cloud_ref = ({'type': 'embedded', 'auth_url': args.cloud_url.rstrip('/') + '/identity/v3'}
-                 if args.cloud_url else clients_module.env_ref())
-    options = boot_module.BootOptions(
-        instance_uuid=instance_uuid, cloud_ref=cloud_ref, connection=args.connection,
-        libvirt_uri=args.libvirt_uri, attach_api=args.attach_api,
-        instances_path=args.instances_path, start=args.start,
-        microversion=args.microversion, enable_backup_source=args.enable_backup_source)
-    plan = boot_module.plan_for(body, options)
+    if args.embedded and not cloudopts.served_elsewhere(args.embedded):
+        raise exceptions.UsageError(
+            f'--submit --embedded {args.embedded}: conductors must reach the cloud; serve it '
+            f'first (blockflow cloud serve --name {args.embedded})')
+    with cloudopts.selected(args) as cloud_ref:
+        options = _boot_options(args, instance_uuid, cloud_ref)
+        plan = boot_module.plan_for(body, options)
+    records.Records(_records_url(args.connection)).save_instance(
+        instance_uuid, options.cloud_ref, options.request_id)
     factory_kwargs, meta = boot_module.factory_arguments(plan, options)
     backend = persistence.get_backend(args.connection)
     board = jobboard.get_jobboard(args.jobboard, backend)
@@ -140,9 +140,11 @@ def _submit(args, body, instance_uuid):
         board.close()
         backend.close()
     if args.format == 'json':
-        output.print_json({'job_id': job_id, 'instance_uuid': instance_uuid})
+        output.print_json({'job_id': job_id, 'instance_uuid': instance_uuid,
+                           'request_id': options.request_id})
     else:
-        print(f'job {job_id} posted for instance {instance_uuid}')
+        print(f'job {job_id} posted for instance {instance_uuid} '
+              f'[request {options.request_id}]')
     return 0
 
 
@@ -155,22 +157,70 @@ def _is_uuid(text):
 
 
 def devices_command(args):
-    _print_devices(_device_rows(args.instance_uuid, args.connection), args.format)
+    rows = _device_rows(args.instance_uuid, args.connection)
+    if args.format == 'json':
+        boot = records.Records(_records_url(args.connection)).instance(args.instance_uuid)
+        output.print_json({'devices': rows,
+                           'cloud': boot['cloud_ref'] if boot else None,
+                           'request_id': boot['request_id'] if boot else None})
+        return 0
+    _print_devices(rows, args.format)
     return 0
+
+
+def _override(args):
+    """Explicit cloud options on resume/delete win over the persisted reference."""
+    if not cloudopts.explicit(args):
+        return contextlib.nullcontext(None)
+    return cloudopts.selected(args)
+
+
+def _reachable(ref, request_id):
+    """One line, within seconds, if the boot's cloud cannot be used now."""
+    from blockflow.cloud_catalog import check_cloud
+    clients = clients_module.Clients(dict(ref, request_id=request_id))
+    check_cloud(clients, attach_api='legacy')
 
 
 def delete_command(args):
     from blockflow import teardown
-    with _cloud(args) as (cloud_ref, _cloud_obj):
-        done = teardown.teardown(args.instance_uuid, cloud_ref,
-                                 _records_url(args.connection), args.libvirt_uri)
+    boot = records.Records(_records_url(args.connection)).instance(args.instance_uuid)
+    with _override(args) as explicit_ref:
+        ref = explicit_ref or (boot or {}).get('cloud_ref')
+        if ref is None:
+            if not _device_rows(args.instance_uuid, args.connection):
+                raise exceptions.UsageError(
+                    f'no recorded devices for instance {args.instance_uuid}')
+            raise exceptions.UsageError(
+                f'instance {args.instance_uuid}: no cloud recorded for its boot; '
+                'give --os-cloud NAME or other cloud options')
+        request_id = clients_module.new_request_id()
+        with cloudopts.serving(ref, args.latency_profile):
+            try:
+                _reachable(ref, request_id)
+                done = teardown.teardown(args.instance_uuid,
+                                         dict(ref, request_id=request_id),
+                                         _records_url(args.connection), args.libvirt_uri)
+            except exceptions.BlockflowError as exc:
+                exc.message = f'{exc.message} [request {request_id}]' \
+                    if request_id not in exc.message else exc.message
+                raise
     if args.format == 'json':
-        output.print_json({'instance_uuid': args.instance_uuid, 'done': done})
+        output.print_json({'instance_uuid': args.instance_uuid, 'done': done,
+                           'request_id': request_id})
     else:
         for line in done:
             print(f'  {line}')
         print(f'instance {args.instance_uuid}: devices removed')
     return 0
+
+
+def flow_cloud(flow_detail):
+    """The cloud reference a persisted boot flow was made with."""
+    meta = flow_detail.meta or {}
+    if meta.get('cloud'):
+        return meta['cloud']
+    return ((meta.get('factory') or {}).get('kwargs') or {}).get('cloud_ref')
 
 
 def resume_command(args):
@@ -179,11 +229,19 @@ def resume_command(args):
     backend = persistence.get_backend(args.connection)
     done = []
     try:
-        for result in resume.resume(backend, args.flow_id, args.all, lambda flow_detail:
-                                    BootProgress(resume.instance_of(flow_detail), quiet=quiet)):
-            done.append(result)
-            if args.format != 'json':
-                print(result.line(), flush=True)     # as each flow ends
+        with _override(args) as explicit_ref:
+            cloudconfig.set_override(explicit_ref)
+            try:
+                for result in resume.resume(
+                        backend, args.flow_id, args.all,
+                        lambda flow_detail: BootProgress(resume.instance_of(flow_detail),
+                                                         quiet=quiet),
+                        around=functools.partial(_flow_cloud, args, explicit_ref)):
+                    done.append(result)
+                    if args.format != 'json':
+                        print(result.line(), flush=True)     # as each flow ends
+            finally:
+                cloudconfig.set_override(None)
     finally:
         backend.close()
     if args.format == 'json':
@@ -193,19 +251,28 @@ def resume_command(args):
     return resume.exit_code(done, args.all)
 
 
+@contextlib.contextmanager
+def _flow_cloud(args, explicit_ref, flow_detail):
+    """Around one resumed flow: its own cloud (served here if it is an embedded
+    one), found reachable within seconds, unless an explicit option overrides it."""
+    meta = flow_detail.meta or {}
+    ref = explicit_ref or flow_cloud(flow_detail) or {}
+    request_id = meta.get('request_id') or ref.get('request_id')
+    with cloudopts.serving(ref, args.latency_profile):
+        if ref:
+            _reachable(ref, request_id)
+        yield
+
+
 def register(subparsers):
     boot = subparsers.add_parser('boot', help='prepare every block device of a request')
     boot.add_argument('request', metavar='REQUEST.json')
     boot.add_argument('--instance-uuid')
     boot.add_argument('--microversion', default=None)
     boot.add_argument('--enable-backup-source', action='store_true')
-    boot.add_argument('--os-cloud', help='use the cloud from OS_* variables')
-    boot.add_argument('--cloud-url', help='an embedded cloud already serving '
-                      '(blockflow cloud serve), e.g. http://127.0.0.1:8776')
-    boot.add_argument('--cloud-state-dir',
-                      help='state of the embedded cloud (default: a new temporary one)')
-    boot.add_argument('--latency-profile', default=None,
-                      help='embedded cloud latency profile: none, fast, bench or a JSON file')
+    boot.add_argument('--flavor-file', metavar='FILE',
+                      help='JSON flavors for a cloud without a Compute API '
+                           '({"ID": {"name", "root_gb", "ephemeral_gb", "swap", ...}})')
     boot.add_argument('--libvirt-uri', default='test:///default')
     boot.add_argument('--attach-api', choices=('attachments', 'legacy'),
                       default='attachments')
@@ -219,6 +286,7 @@ def register(subparsers):
                       help='post the boot as a job for a conductor (with --jobboard)')
     boot.add_argument('--jobboard', metavar='URL', help='redis://HOST:PORT[/db]')
     boot.add_argument('-f', '--format', choices=('table', 'json'), default='table')
+    cloudopts.add(boot)
     boot.set_defaults(func=boot_command)
 
     devices = subparsers.add_parser('devices', help="an instance's recorded devices")
@@ -227,21 +295,21 @@ def register(subparsers):
     devices.add_argument('-f', '--format', choices=('table', 'json'), default='table')
     devices.set_defaults(func=devices_command)
 
-    delete = subparsers.add_parser('delete', help="tear an instance's devices down")
+    delete = subparsers.add_parser(
+        'delete', help="tear an instance's devices down (in the cloud its boot used)")
     delete.add_argument('instance_uuid', metavar='INSTANCE')
     delete.add_argument('--connection', metavar='URL')
-    delete.add_argument('--cloud-url')
-    delete.add_argument('--os-cloud')
-    delete.add_argument('--cloud-state-dir')
-    delete.add_argument('--latency-profile', default=None)
     delete.add_argument('--libvirt-uri', default='test:///default')
     delete.add_argument('-f', '--format', choices=('table', 'json'), default='table')
+    cloudopts.add(delete)
     delete.set_defaults(func=delete_command)
 
-    resume = subparsers.add_parser('resume', help='resume unfinished boots')
+    resume = subparsers.add_parser(
+        'resume', help='resume unfinished boots (each in the cloud it used)')
     resume.add_argument('flow_id', nargs='?', metavar='FLOW_ID')
     resume.add_argument('--all', action='store_true')
     resume.add_argument('--connection', metavar='URL')
     resume.add_argument('--quiet', action='store_true')
     resume.add_argument('-f', '--format', choices=('table', 'json'), default='table')
+    cloudopts.add(resume)
     resume.set_defaults(func=resume_command)

@@ -1,24 +1,56 @@
-"""`blockflow cloud serve`: the embedded Cinder/Glance/Keystone cloud on loopback."""
+"""`blockflow cloud serve`: the embedded Cinder/Glance/Keystone cloud on loopback.
 
+It lives in its home (``$XDG_STATE_HOME/blockflow/clouds/NAME``, or
+``--state-dir``) and publishes a clouds.yaml there, so ``openstack``/``cinder``
+and ``blockflow --os-cloud NAME`` reach it like any other cloud.
+"""
+
+import os
 import signal
 import threading
 
+import yaml
+
+from blockflow import cloudconfig
 from blockflow import exceptions
+from blockflow import secrets
+
+
+def _merge_into(path, config):
+    """Add the cloud's entries to a clouds.yaml (created 0600 if missing)."""
+    try:
+        with open(path, encoding='utf-8') as stream:
+            current = yaml.safe_load(stream) or {}
+    except FileNotFoundError:
+        current = {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise exceptions.UsageError(f'--write-clouds-yaml: cannot read {path}: {exc}')
+    if not isinstance(current, dict):
+        raise exceptions.UsageError(f'--write-clouds-yaml: {path} is not a clouds.yaml')
+    current.setdefault('clouds', {}).update(config['clouds'])
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, 'w', encoding='utf-8') as stream:
+        yaml.safe_dump(current, stream, default_flow_style=False)
 
 
 def _serve(args):
-    from blockflow.cloud import app
     from blockflow.cloud.server import EmbeddedCloud
+    state_dir = args.state_dir or cloudconfig.embedded_home(args.name)
     try:
-        cloud = EmbeddedCloud(args.state_dir, args.port, args.host, args.latency_profile)
+        cloud = EmbeddedCloud(state_dir, args.port, args.host, args.latency_profile,
+                              name=args.name)
     except (OSError, ValueError) as exc:
         raise exceptions.UsageError(f'cloud serve: {exc}')
     cloud.start()
-    print(f'blockflow cloud on {cloud.url}\n'
-          f'  OS_AUTH_URL={cloud.auth_url} OS_USERNAME=admin '
-          f'OS_PROJECT_NAME=blockflow OS_USER_DOMAIN_NAME=Default '
-          f'OS_PROJECT_DOMAIN_NAME=Default (password: see blockflow.cloud.app.USERS)\n'
-          f'  admin: {cloud.admin_url}/faults, {cloud.admin_url}/counters', flush=True)
+    if args.write_clouds_yaml:
+        _merge_into(args.write_clouds_yaml, cloud.clouds_config())
+    shown = yaml.safe_dump(secrets.mask(cloud.clouds_config()), default_flow_style=False)
+    print(f'blockflow cloud {args.name} on {cloud.url}\n'
+          f'  clouds.yaml (with passwords): {cloud.clouds_yaml}\n'
+          f'  use: OS_CLIENT_CONFIG_FILE={cloud.clouds_yaml} OS_CLOUD={args.name} '
+          f'openstack volume list | blockflow boot REQUEST.json --os-cloud {args.name}\n'
+          f'  admin: {cloud.admin_url}/faults, {cloud.admin_url}/counters\n'
+          f'{shown}', flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     try:
@@ -34,10 +66,15 @@ def register(subparsers):
     sub = cloud.add_subparsers(dest='cloud_command', metavar='ACTION')
     sub.required = True
     serve = sub.add_parser('serve', help='serve Keystone v3, Cinder v3 and Glance v2 on loopback')
+    serve.add_argument('--name', default=cloudconfig.EMBEDDED_DEFAULT,
+                       help='the cloud (and its clouds.yaml entry) name')
     serve.add_argument('--port', type=int, default=8776)
     serve.add_argument('--host', default='127.0.0.1',
                        help='address to bind (loopback unless you ask otherwise)')
-    serve.add_argument('--state-dir', required=True, help='where volumes and state live')
+    serve.add_argument('--state-dir', help='where volumes and state live '
+                                           '(default: $XDG_STATE_HOME/blockflow/clouds/NAME)')
     serve.add_argument('--latency-profile', default=None,
                        help='none, fast, bench, or a JSON file of latencies')
+    serve.add_argument('--write-clouds-yaml', metavar='FILE',
+                       help='also add the entries (with passwords) to this clouds.yaml')
     serve.set_defaults(func=_serve)

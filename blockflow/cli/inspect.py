@@ -57,7 +57,7 @@ def _show(args):
         output.print_json(shown)
         return 0
     print(f'flow {shown["flow_id"]}  instance {shown["instance_uuid"] or "-"}  '
-          f'state {shown["state"]}')
+          f'state {shown["state"]}  request {shown.get("request_id") or "-"}')
     for device, rows in sorted(shown['devices'].items()):
         print(f'  {device}')
         for row in rows:

@@ -3,12 +3,27 @@
 import signal
 import socket
 
+from blockflow import cloudconfig
 from blockflow import jobboard
 from blockflow import persistence
+from blockflow.cli import cloudopts
 from blockflow.cli import output
 
 
 def _conductor(args):
+    """Each job runs in the cloud its boot was made for; ``--embedded NAME`` also
+    serves that embedded cloud from here, explicit --os-* options override."""
+    if cloudopts.explicit(args):
+        with cloudopts.selected(args) as ref:
+            cloudconfig.set_override(None if args.embedded else ref)
+            try:
+                return _run_conductor(args)
+            finally:
+                cloudconfig.set_override(None)
+    return _run_conductor(args)
+
+
+def _run_conductor(args):
     backend = persistence.get_backend(args.connection)
     board = jobboard.get_jobboard(args.jobboard, backend, args.claim_expiry)
     name = args.name or f'{socket.gethostname()}-conductor'
@@ -48,6 +63,7 @@ def register(subparsers):
     conductor.add_argument('--connection', metavar='URL', help='shared persistence backend')
     conductor.add_argument('--name')
     conductor.add_argument('--claim-expiry', type=float, default=jobboard.CLAIM_EXPIRY_S)
+    cloudopts.add(conductor)
     conductor.set_defaults(func=_conductor)
     jobs = subparsers.add_parser('jobs', help='jobs on a jobboard')
     jobs.add_argument('--jobboard', required=True, metavar='URL')

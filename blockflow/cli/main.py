@@ -28,9 +28,11 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def build_parser():
+def build_parser(argv=None):
     import importlib
 
+    from blockflow.cli import cloudopts
+    cloudopts.ARGV = list(sys.argv[1:] if argv is None else argv)
     parser = _Parser(prog='blockflow', description=__doc__.splitlines()[0])
     parser.add_argument('--debug', action='store_true',
                         help='log at DEBUG level (secrets stay masked)')
@@ -64,6 +66,8 @@ def _setup_logging(debug):
     # TaskFlow logs a traceback for every failed flow; blockflow reports the failure itself.
     logging.getLogger('taskflow.engines.action_engine.engine').setLevel(
         logging.DEBUG if debug else logging.CRITICAL)
+    # keystoneauth warns before it reports the same failure we turn into one line.
+    logging.getLogger('keystoneauth').setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
 def _load_config(files):
@@ -80,7 +84,13 @@ def _load_config(files):
 
 
 def main(argv=None):
-    parser = build_parser()
+    # Quiet (and on this process's stderr) while the parser loads keystoneauth's plugins.
+    _setup_logging(False)
+    try:
+        parser = build_parser(argv)
+    except exceptions.UsageError as exc:
+        output.print_error(exc)
+        return 2
     args = parser.parse_args(argv)
     fmt = getattr(args, 'format', 'table')
     try:

@@ -19,6 +19,7 @@ from rich.tree import Tree
 
 from blockflow import exceptions
 from blockflow import kinds
+from blockflow.cli import cloudopts
 from blockflow.cli import output
 
 LOG = logging.getLogger(__name__)
@@ -60,6 +61,9 @@ def register(subparsers):
                                  'Nova fork; upstream Nova refuses it)')
         parser.add_argument('-f', '--format', choices=('table', 'json'),
                             default='table', help='output format')
+        parser.add_argument('--flavor-file', metavar='FILE',
+                            help='JSON flavors for a cloud without a Compute API')
+        cloudopts.add(parser)
         if name == 'plan':
             parser.add_argument('--graph', metavar='FILE',
                                 help='also draw the flow the boot would run '
@@ -122,6 +126,30 @@ def _json_type(value):
             float: 'a number'}.get(type(value), type(value).__name__)
 
 
+SKIPPED_WITHOUT_CLOUD = ('flavor', 'image', 'volume', 'snapshot', 'backup', 'volume type',
+                         'availability zone', 'image metadata')
+
+
+def _validate(body, args, catalog, config=None):
+    from blockflow import conf
+    from blockflow.validation import pipeline
+    return pipeline.validate(
+        body, microversion=args.microversion, catalog=catalog,
+        enable_backup_source=(args.enable_backup_source or
+                              conf.CONF.blockflow.enable_backup_source),
+        config=config)
+
+
+def _with_config_file(catalog, args):
+    """--config-file settings override a JSON catalog's defaults (not its own "config")."""
+    from blockflow import conf
+    from blockflow.validation import catalog as catalog_module
+    own = {k: v for k, v in catalog.config().items()
+           if catalog_module.DEFAULT_CONFIG.get(k) != v}
+    catalog._config = dict(conf.validation_config(), **own)
+    return catalog
+
+
 def check_request(args):
     """Run Nova's checks on the request file; the Plan, or a BlockflowError."""
     body = load_request(args.request)
@@ -132,12 +160,20 @@ def check_request(args):
                    f'not {_json_type(body)}')
     try:
         from blockflow import conf
-        from blockflow.validation import pipeline
-
-        return pipeline.validate(
-            body, microversion=args.microversion, catalog=catalog,
-            enable_backup_source=(args.enable_backup_source or
-                                  conf.CONF.blockflow.enable_backup_source))
+        if catalog is not None:
+            return _validate(body, args, _with_config_file(catalog, args))
+        with cloudopts.selected(args, required=False) as ref:
+            if ref is None:
+                plan = _validate(body, args, None, conf.validation_config())
+                args.skipped_checks = list(SKIPPED_WITHOUT_CLOUD)
+                return plan
+            from blockflow import boot as boot_module
+            options = boot_module.BootOptions(
+                instance_uuid=PLANNED_INSTANCE, cloud_ref=ref,
+                microversion=args.microversion,
+                flavors=(_flavor_file(args.flavor_file) if args.flavor_file else None))
+            clients = boot_module.prepare(options)
+            return _validate(body, args, boot_module.catalog_for(clients, options))
     except exceptions.BlockflowError:
         raise
     except RecursionError:
@@ -147,6 +183,11 @@ def check_request(args):
         # A check that crashes is a blockflow bug; say so in one line.
         LOG.debug('check crashed', exc_info=True)
         raise InternalError(reason=f'{type(exc).__name__}: {exc}')
+
+
+def _flavor_file(path):
+    from blockflow.cloud_catalog import load_flavor_file
+    return load_flavor_file(path)
 
 
 # --- shaping the result --------------------------------------------------------
@@ -290,12 +331,28 @@ def print_plan_tree(plan, console=None):
 
 # --- commands ------------------------------------------------------------------
 
+def _report_skipped(args, record=None):
+    """Say which checks a run without cloud or catalog could not make."""
+    skipped = getattr(args, 'skipped_checks', None)
+    if not skipped:
+        return
+    if record is not None:
+        record['skipped_checks'] = skipped
+    else:
+        print('note: no cloud and no --catalog: the ' + ', '.join(skipped)
+              + ' checks were skipped (give --os-cloud NAME, OS_* variables, --embedded '
+                'or --catalog FILE)', file=sys.stderr)
+
+
 def validate_command(args):
     plan = check_request(args)
     if args.format == 'json':
-        output.print_json(plan_record(plan))
+        record = plan_record(plan)
+        _report_skipped(args, record)
+        output.print_json(record)
     else:
         print_devices_table(plan)
+        _report_skipped(args)
     return 0
 
 
@@ -330,7 +387,9 @@ def plan_command(args):
         record = plan_record(plan)
         for entry, device in zip(record['devices'], plan.devices):
             entry['steps'] = steps_of(device)
+        _report_skipped(args, record)
         output.print_json(record)
     else:
         print_plan_tree(plan)
+        _report_skipped(args)
     return 0

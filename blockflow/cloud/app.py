@@ -216,13 +216,18 @@ class CloudApp:
     def auth(self, request, request_id):
         body = self._body(request) or {}
         try:
-            user = body['auth']['identity']['password']['user']
-            name, password = user['name'], user['password']
-        except (KeyError, TypeError):
+            identity = body['auth']['identity']
+            if 'token' in identity.get('methods', ()):   # re-scope a token we issued
+                name = (self.tokens.get(identity['token']['id']) or {}).get('user')
+                password = USERS.get(name)
+            else:
+                user = identity['password']['user']
+                name, password = user['name'], user['password']
+        except (KeyError, TypeError, AttributeError):
             return _json(400, {'error': {'code': 400, 'title': 'Bad Request',
                                          'message': 'Invalid authentication request'}},
                          request_id)
-        if USERS.get(name) != password:
+        if name is None or USERS.get(name) != password:
             return _json(401, {'error': {'code': 401, 'title': 'Unauthorized',
                                          'message': 'The request you have made requires '
                                                     'authentication.'}}, request_id)

@@ -82,6 +82,7 @@ def list_flows(connection):
                 'flow_id': flow_detail.uuid,
                 'name': flow_detail.name,
                 'instance_uuid': meta.get('instance_uuid'),
+                'request_id': meta.get('request_id'),
                 'state': flow_detail.state or states.PENDING,
                 'created_at': (book.created_at.isoformat(timespec='seconds')
                                if book.created_at else None),
@@ -143,6 +144,9 @@ def flow_report(connection, flow_id):
         'name': flow_detail.name,
         'state': flow_detail.state or states.PENDING,
         'instance_uuid': (flow_detail.meta or {}).get('instance_uuid'),
+        'request_id': (flow_detail.meta or {}).get('request_id'),
+        'cloud': {k: v for k, v in ((flow_detail.meta or {}).get('cloud') or {}).items()
+                  if k != 'request_id'} or None,
         'logbook': book.uuid,
         'devices': devices,
         'leftovers': leftovers(flow_detail),

@@ -73,9 +73,11 @@ def _without_no_device(bdms):
     return [b for b in bdms if not b.get('no_device')]
 
 
-def validate(body, microversion=None, catalog=None, enable_backup_source=False):
+def validate(body, microversion=None, catalog=None, enable_backup_source=False,
+             config=None):
     request = parse_request(body, microversion, enable_backup_source)
-    config = catalog.config() if catalog is not None else {}
+    # Deployment settings: the catalog's, else those given (--config-file).
+    config = catalog.config() if catalog is not None else dict(config or {})
     flavor = None
     instance_az = request.availability_zone
     if catalog is not None:

@@ -36,13 +36,18 @@ def _cinder(cloud):
 
 
 def _boot_args(cloud, tmp_path, instance_uuid):
-    return ['boot', str(EXAMPLE), '--cloud-url', cloud.url, '--instance-uuid', instance_uuid,
+    return ['boot', str(EXAMPLE), *cloud.cloud_args, '--instance-uuid', instance_uuid,
             '--connection', f'sqlite:///{tmp_path}/flows.sqlite', '--quiet',
             '--instances-path', str(tmp_path / 'instances')]
 
 
-def _env(tmp_path, crash=None):
+def _env(tmp_path, crash=None, cloud=None):
+    """The boot names its cloud (clouds.yaml); resume, show and list get no cloud at all."""
     env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / 'state'))
+    for name in [k for k in env if k.startswith('OS_')]:
+        env.pop(name)
+    if cloud is not None:
+        env = cloud.env(env)
     env.pop(crashpoints.ENV, None)
     if crash:
         env[crashpoints.ENV] = crash
@@ -92,7 +97,7 @@ CRASHES = [
 def test_crash_then_resume_completes_exactly_once(embedded_cloud_process, tmp_path, crash):
     instance_uuid = str(uuid.uuid4())
     first = _blockflow(_boot_args(embedded_cloud_process, tmp_path, instance_uuid),
-                       _env(tmp_path, crash))
+                       _env(tmp_path, crash, embedded_cloud_process))
     assert first.returncode == crashpoints.CRASH_EXIT_CODE, first.stderr[-2000:]
     if crash == CRASHES[0]:
         # The crashed flow can be drawn from another process, as it stands.
@@ -118,7 +123,7 @@ def test_crash_during_revert_then_resume_finishes_the_revert(embedded_cloud_proc
     requests.post(embedded_cloud_process.url + '/admin/faults', timeout=10, json={
         'fail': [{'op': 'attachment.complete', 'nth': 4, 'status': 500, 'times': 1000}]})
     first = _blockflow(_boot_args(embedded_cloud_process, tmp_path, instance_uuid),
-                       _env(tmp_path, 'revert:vde-create-volume'))
+                       _env(tmp_path, 'revert:vde-create-volume', embedded_cloud_process))
     assert first.returncode == crashpoints.CRASH_EXIT_CODE, first.stderr[-2000:]
     resumed = _blockflow(['resume', '--all', '--connection',
                           f'sqlite:///{tmp_path}/flows.sqlite', '--quiet'], _env(tmp_path))
@@ -139,7 +144,7 @@ EVERY_STEP = ['get-image', 'get-snapshot', 'get-volume', 'create-volume', 'wait-
 @pytest.mark.parametrize('step', EVERY_STEP)
 def test_crash_inside_every_device_at_a_step(embedded_cloud_process, tmp_path, step):
     instance_uuid = str(uuid.uuid4())
-    env = _env(tmp_path, f'inside:*-{step}')
+    env = _env(tmp_path, f'inside:*-{step}', embedded_cloud_process)
     crash_log = tmp_path / 'crashed-atoms'
     env[crashpoints.ONCE_ENV] = str(crash_log)
     run = _blockflow(_boot_args(embedded_cloud_process, tmp_path, instance_uuid), env)

@@ -58,7 +58,7 @@ def _jobs(redis_url, db, env):
 
 def test_killed_conductors_job_is_finished_by_another(embedded_cloud_process, redis_url,
                                                        tmp_path):
-    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / 'state'))
+    env = embedded_cloud_process.env(dict(os.environ, XDG_STATE_HOME=str(tmp_path / 'state')))
     db = f'sqlite:///{tmp_path}/flows.sqlite'
     requests.post(embedded_cloud_process.url + '/admin/faults', timeout=10,
                   json={'latency': {'create_base_s': 3.0}})
@@ -72,7 +72,7 @@ def test_killed_conductors_job_is_finished_by_another(embedded_cloud_process, re
     first = conductor('conductor-a')
     instance_uuid = str(uuid.uuid4())
     posted = subprocess.run(_cli('boot', str(EXAMPLE), '--submit', '--jobboard', redis_url,
-                                 '--cloud-url', embedded_cloud_process.url, '--connection',
+                                 *embedded_cloud_process.cloud_args, '--connection',
                                  db, '--instance-uuid', instance_uuid,
                                  '--instances-path', str(tmp_path / 'instances'), env=env),
                             capture_output=True, text=True, env=env, timeout=60)

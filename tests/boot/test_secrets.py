@@ -31,9 +31,9 @@ def test_keyring_never_leaks(embedded_cloud_process, tmp_path):
     request = tmp_path / 'rbd.json'
     request.write_text(json.dumps(RBD_REQUEST))
     db = f'sqlite:///{tmp_path}/flows.sqlite'
-    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / 'state'))
+    env = embedded_cloud_process.env(dict(os.environ, XDG_STATE_HOME=str(tmp_path / 'state')))
     instance_uuid = str(uuid.uuid4())
-    boot = _run(['--debug', 'boot', str(request), '--cloud-url', embedded_cloud_process.url,
+    boot = _run(['--debug', 'boot', str(request), *embedded_cloud_process.cloud_args,
                  '--instance-uuid', instance_uuid, '--connection', db, '-f', 'json'], env)
     assert boot.returncode == 0, boot.stderr[-3000:]
     result = json.loads(boot.stdout)

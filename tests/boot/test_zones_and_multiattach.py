@@ -101,16 +101,15 @@ def test_boot_command_honours_cross_az_attach_from_the_config_file(embedded_clou
     request = tmp_path / 'request.json'
     request.write_text(json.dumps(_request(BLANK_PAIR, availability_zone='az2')))
     instance_uuid = str(uuid.uuid4())
-    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / 'state'))
+    env = embedded_cloud_process.env(dict(os.environ, XDG_STATE_HOME=str(tmp_path / 'state')))
     boot = subprocess.run(
         [sys.executable, '-m', 'blockflow.cli.main', '--config-file', str(config), 'boot',
-         str(request), '--cloud-url', embedded_cloud_process.url, '--instance-uuid',
+         str(request), *embedded_cloud_process.cloud_args, '--instance-uuid',
          instance_uuid, '--connection', f'sqlite:///{tmp_path}/flows.sqlite', '-f', 'json',
          '--instances-path', str(tmp_path / 'instances')],
         capture_output=True, text=True, env=env, timeout=120)
     assert boot.returncode == 0, boot.stderr[-2000:]
-    clients = clients_module.Clients(
-        {'type': 'embedded', 'auth_url': embedded_cloud_process.auth_url})
+    clients = clients_module.Clients(embedded_cloud_process.ref)
     zones = {v.availability_zone for v in clients.cinder().volumes.list()
              if (v.metadata or {}).get('blockflow_instance') == instance_uuid}
     assert zones == {'az2'}

@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from blockflow import boot as boot_module
+from blockflow import cloud_catalog
 from blockflow.cloud import glance as cloud_glance
 from blockflow.hypervisor import domain
 
@@ -70,8 +71,10 @@ def _request(sources, image_id=IMAGE_ID):
 
 
 def _options(real_cinder, tmp_path, attach_api):
+    # A noauth Cinder has no Compute API to read flavors from: the boot is given one.
     return boot_module.BootOptions(
         instance_uuid=str(uuid.uuid4()), cloud_ref=real_cinder.ref,
+        flavors={'42': cloud_catalog.BUILTIN_FLAVORS['42']},
         connection=f'sqlite:///{tmp_path}/flows.sqlite', attach_api=attach_api,
         libvirt_uri='test:///default', instances_path=str(tmp_path / 'instances'))
 

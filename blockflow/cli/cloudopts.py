@@ -1,0 +1,113 @@
+"""Cloud options of the commands, and keeping the embedded cloud served while they run.
+
+Selection itself is ``blockflow.cloudconfig`` (openstack.config/keystoneauth).
+This module adds what only the command line does: starting the embedded cloud
+in-process, from its home, when a command needs it and nobody serves it.
+"""
+
+import contextlib
+import os
+import sys
+
+import requests
+import yaml
+
+from blockflow import cloudconfig
+from blockflow import exceptions
+
+# The command line being parsed: keystoneauth registers the options of the
+# auth plugin it names (osc-lib peeks the same way).
+ARGV = None
+_peeked = {}
+
+
+def add(parser, latency=True):
+    argv = ARGV if ARGV is not None else sys.argv[1:]
+    key = (tuple(argv), os.environ.get('OS_CLOUD'), os.environ.get('OS_CLIENT_CONFIG_FILE'),
+           os.environ.get('OS_AUTH_TYPE'), os.environ.get('XDG_CONFIG_HOME'))
+    if parser.prog.split()[-1] not in argv:
+        # Not the command being run: its options only need to exist (for --help).
+        cloudconfig.add_arguments(parser, argv, 'password')
+        return _add_latency(parser, latency)
+    if key not in _peeked:      # one peek per command line, not one per subcommand
+        _peeked.clear()
+        _peeked[key] = cloudconfig.peek_auth_type(argv)
+    cloudconfig.add_arguments(parser, argv, _peeked[key])
+    _add_latency(parser, latency)
+
+
+def _add_latency(parser, latency):
+    if latency:
+        parser.add_argument('--latency-profile', default=None,
+                            help='embedded cloud latency profile: none, fast, bench or a '
+                                 'JSON file (with --embedded)')
+
+
+def _served_at(ref):
+    """The auth URL of an embedded cloud that answers now, else None."""
+    try:
+        with open(ref['config_file'], encoding='utf-8') as stream:
+            entry = yaml.safe_load(stream)['clouds'][ref['cloud']]
+        auth_url = entry['auth']['auth_url']
+        requests.get(auth_url, timeout=1).raise_for_status()
+        return auth_url
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError,
+            requests.RequestException):
+        return None
+
+
+def served_elsewhere(name):
+    """Whether another process serves the embedded cloud ``name`` now."""
+    home = cloudconfig.embedded_home(name)
+    return _served_at(cloudconfig.embedded_ref(home, name)) is not None
+
+
+@contextlib.contextmanager
+def serving(ref, latency_profile=None):
+    """Keep the embedded cloud a reference names served while the block runs."""
+    if not ref or not ref.get('embedded') or _served_at(ref):
+        yield
+        return
+    from blockflow.cloud.server import EmbeddedCloud
+    home = ref['embedded']
+    if not os.path.isdir(home):
+        raise cloudconfig.CloudError(
+            reason=f'{cloudconfig.describe(ref)}: its home {home} is gone')
+    try:
+        cloud = EmbeddedCloud(home, latency_profile=latency_profile, name=ref['cloud'])
+    except (OSError, ValueError) as exc:
+        raise exceptions.UsageError(f'--embedded: {exc}')
+    cloud.start()
+    try:
+        yield
+    finally:
+        cloud.stop()
+
+
+@contextlib.contextmanager
+def selected(args, required=True):
+    """The reference the options select (embedded: created and served); None if
+    nothing is configured and ``required`` is false."""
+    if getattr(args, 'embedded', None):
+        if any(arg.startswith(('--os-cloud', '--os-auth-url', '--os-auth-type'))
+               for arg in getattr(args, 'cloud_argv', ())):
+            raise exceptions.UsageError('--embedded names the cloud already: drop '
+                                        '--os-cloud/--os-auth-url/--os-auth-type')
+        home = cloudconfig.embedded_home(args.embedded)
+        os.makedirs(home, mode=0o700, exist_ok=True)
+        ref = cloudconfig.embedded_ref(home, args.embedded, cloudconfig.explicit_options(args))
+        with serving(ref, getattr(args, 'latency_profile', None)):
+            yield ref
+        return
+    if not required and not cloudconfig.configured(args):
+        yield None
+        return
+    yield cloudconfig.reference_from_args(args)
+
+
+def explicit(args):
+    """Whether the command line itself names a cloud (overriding a persisted one)."""
+    if getattr(args, 'embedded', None):
+        return True
+    argv = getattr(args, 'cloud_argv', ()) or ()
+    return any(arg.startswith('--os-') for arg in argv)
