@@ -27,6 +27,7 @@ from blockflow.cloud.server import EmbeddedCloud
 from blockflow.hypervisor import domain
 from tests.boot.test_boot_e2e import ALL_KINDS
 from tests.boot.test_boot_e2e import USER_VOLUME
+from tests.fixtures import lossy_proxy
 from tests.fixtures.lossy_proxy import LossyProxy
 
 FAULTS = ('500', '503', 'reset', 'lost')
@@ -57,6 +58,7 @@ def _shared_cloud(tmp_path_factory):
                           latency_profile='fast')
     cloud.start()
     proxy = LossyProxy(cloud.url)
+    proxy.cloud = cloud
     yield cloud, proxy
     proxy.stop()
     cloud.stop()
@@ -81,7 +83,7 @@ def matrix_cloud(_shared_cloud):
 def _options(proxy, tmp_path, attach_api):
     return boot_module.BootOptions(
         instance_uuid=str(uuid.uuid4()),
-        cloud_ref={'type': 'embedded', 'auth_url': proxy.url + '/identity/v3'},
+        cloud_ref=lossy_proxy.proxied_ref(proxy.cloud, proxy.url, tmp_path),
         connection=f'sqlite:///{tmp_path}/flows.sqlite', attach_api=attach_api,
         instances_path=str(tmp_path / 'instances'))
 

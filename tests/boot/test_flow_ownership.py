@@ -43,7 +43,7 @@ def _connection(tmp_path):
 
 
 def _boot_args(cloud, tmp_path, instance_uuid):
-    return ['boot', _request(tmp_path), '--cloud-url', cloud.url,
+    return ['boot', _request(tmp_path), *cloud.cloud_args,
             '--instance-uuid', instance_uuid, '--connection', _connection(tmp_path),
             '--quiet', '--instances-path', str(tmp_path / 'instances')]
 
@@ -55,7 +55,8 @@ def _resume_all(tmp_path):
 
 def _crashed_boot(cloud, tmp_path, crash):
     instance_uuid = str(uuid.uuid4())
-    run = _blockflow(_boot_args(cloud, tmp_path, instance_uuid), _env(tmp_path, crash))
+    run = _blockflow(_boot_args(cloud, tmp_path, instance_uuid),
+                     _env(tmp_path, crash, cloud=cloud))
     assert run.returncode == crashpoints.CRASH_EXIT_CODE, run.stdout + run.stderr[-2000:]
     return instance_uuid
 
@@ -169,7 +170,7 @@ def test_a_hung_owners_claim_expires_and_another_resumer_takes_over(
     # Creations take long enough for the boot to be caught while it owns the flow.
     requests.post(cloud.url + '/admin/faults', timeout=10,
                   json={'latency': {'create_base_s': 8.0}}).raise_for_status()
-    env = dict(_env(tmp_path), **{claims.EXPIRY_ENV: '3'})
+    env = dict(_env(tmp_path, cloud=cloud), **{claims.EXPIRY_ENV: '3'})
     instance_uuid = str(uuid.uuid4())
     boot = subprocess.Popen([sys.executable, '-m', 'blockflow.cli.main',
                              *_boot_args(cloud, tmp_path, instance_uuid)],

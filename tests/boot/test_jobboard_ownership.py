@@ -24,10 +24,11 @@ def test_resume_leaves_a_posted_boot_to_the_conductor(embedded_cloud_process, re
     db = f'sqlite:///{tmp_path}/flows.sqlite'
     instance_uuid = str(uuid.uuid4())
     posted = subprocess.run(_cli('boot', _request(tmp_path), '--submit', '--jobboard',
-                                 redis_url, '--cloud-url', embedded_cloud_process.url,
+                                 redis_url, *embedded_cloud_process.cloud_args,
                                  '--connection', db, '--instance-uuid', instance_uuid,
                                  '--instances-path', str(tmp_path / 'instances'), env=env),
-                            capture_output=True, text=True, env=env, timeout=60)
+                            capture_output=True, text=True,
+                            env=embedded_cloud_process.env(env), timeout=60)
     assert posted.returncode == 0, posted.stderr[-2000:]
     flow_id = _flows(tmp_path)[instance_uuid].uuid
     resumed = subprocess.run(_cli('resume', '--all', '--connection', db, env=env),
@@ -65,10 +66,10 @@ def test_a_conductor_waits_for_the_resumer_that_holds_the_flow(embedded_cloud_pr
     db = f'sqlite:///{tmp_path}/flows.sqlite'
     instance_uuid = str(uuid.uuid4())
     posted = subprocess.run(_cli('boot', _request(tmp_path), '--submit', '--jobboard',
-                                 redis_url, '--cloud-url', cloud.url, '--connection', db,
+                                 redis_url, *cloud.cloud_args, '--connection', db,
                                  '--instance-uuid', instance_uuid,
                                  '--instances-path', str(tmp_path / 'instances'), env=env),
-                            capture_output=True, text=True, env=env, timeout=60)
+                            capture_output=True, text=True, env=cloud.env(env), timeout=60)
     assert posted.returncode == 0, posted.stderr[-2000:]
     flow_id = _flows(tmp_path)[instance_uuid].uuid
     # Slow creations keep the resumer on the flow while the conductor comes up.

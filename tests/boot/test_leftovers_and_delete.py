@@ -61,14 +61,15 @@ def test_leftovers_are_named_then_undone_by_the_last_revert_run_again(
 
 
 def test_boot_output_names_leftovers_without_traceback(embedded_cloud, tmp_path,
-                                                       fast_retries, capsys):
+                                                       fast_retries, capsys, monkeypatch):
     from blockflow.cli import main as cli
     embedded_cloud.faults.fail('attachment.complete', nth=4, status=500, times=ALWAYS)
     embedded_cloud.faults.fail('volume.delete', status=503, times=ALWAYS)
     request = tmp_path / 'request.json'
     request.write_text(json.dumps(ALL_KINDS))
     connection = f'sqlite:///{tmp_path}/flows.sqlite'
-    rc = cli.main(['boot', str(request), '--cloud-url', embedded_cloud.url, '--quiet',
+    monkeypatch.setenv('OS_CLIENT_CONFIG_FILE', embedded_cloud.clouds_yaml)
+    rc = cli.main(['boot', str(request), '--os-cloud', embedded_cloud.cloud_name, '--quiet',
                    '--connection', connection, '--instances-path', str(tmp_path / 'inst')])
     out, err = capsys.readouterr()
     assert rc == 1 and 'Traceback' not in err
@@ -107,10 +108,9 @@ def test_delete_killed_inside_a_step_is_finished(embedded_cloud_process, tmp_pat
     instance_uuid = str(uuid.uuid4())
     connection = f'sqlite:///{tmp_path}/flows.sqlite'
     booted = crash._blockflow(crash._boot_args(embedded_cloud_process, tmp_path,
-                                               instance_uuid), crash._env(tmp_path))
+                                               instance_uuid), crash._env(tmp_path, cloud=embedded_cloud_process))
     assert booted.returncode == 0, booted.stderr[-2000:]
-    delete = ['delete', instance_uuid, '--cloud-url', embedded_cloud_process.url,
-              '--connection', connection]
+    delete = ['delete', instance_uuid, '--connection', connection]   # the boot's own cloud
     env = crash._env(tmp_path, f'inside:*-{step}')
     env[crashpoints.ONCE_ENV] = str(tmp_path / 'crashed-atoms')
     run = crash._blockflow(delete, env)

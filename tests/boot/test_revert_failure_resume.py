@@ -24,7 +24,7 @@ def test_revert_failure_is_resumed_until_clean(embedded_cloud_process, tmp_path)
                               'times': 1000},
                              {'op': 'volume.delete', 'status': 503, 'times': 1000}]})
     boot = _blockflow(_boot_args(cloud, tmp_path, instance_uuid) + ['-f', 'json'],
-                      _env(tmp_path))
+                      _env(tmp_path, cloud=cloud))
     assert boot.returncode == 1, boot.stdout + boot.stderr[-2000:]
     assert json.loads(boot.stdout)['state'] == 'REVERT_FAILURE'
     volumes, _attachments, _stuck = _state(cloud, instance_uuid)

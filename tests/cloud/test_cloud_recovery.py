@@ -15,6 +15,7 @@ import pytest
 from cinderclient import exceptions as cinder_exc
 
 from blockflow import boot as boot_module
+from blockflow import cloudconfig
 from blockflow.cloud import store as cloud_store
 from blockflow.cloud.server import EmbeddedCloud
 
@@ -117,7 +118,7 @@ def test_boot_waiting_on_a_creation_the_restart_failed_reverts(tmp_path):
         port = probe.getsockname()[1]
     proc, port, auth_url = _cloud_process(state_dir, port, str(never))
     options = boot_module.BootOptions(
-        instance_uuid=str(uuid.uuid4()), cloud_ref={'type': 'embedded', 'auth_url': auth_url},
+        instance_uuid=str(uuid.uuid4()), cloud_ref=cloudconfig.embedded_ref(state_dir, 'embedded'),
         connection=f'sqlite:///{tmp_path}/flows.sqlite', attach_api='attachments',
         instances_path=str(tmp_path / 'instances'))
     result = {}

@@ -272,7 +272,7 @@ def test_validate_checks_against_a_live_cloud(embedded_cloud_process, tmp_path):
     refused = _blockflow(['plan', str(missing)], env)
     assert refused.returncode == 1
     assert len(refused.stderr.splitlines()) == 1, refused.stderr
-    assert refused.stderr.startswith('InvalidBDMVolume:')
+    assert refused.stderr.startswith('VolumeNotFound:')     # Nova's class for a missing volume
     assert body['server']['block_device_mapping_v2'][3]['uuid'] in refused.stderr
 
 
