@@ -5,7 +5,6 @@ import os
 import sys
 import threading
 
-from cheroot import wsgi
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
@@ -16,6 +15,7 @@ from blockflow.cloud import glance
 from blockflow.cloud import recovery
 from blockflow.cloud import store
 from blockflow.cloud import volumes
+from blockflow import wsgi_server
 
 
 REQUEST_THREADS = 256
@@ -23,7 +23,8 @@ LISTEN_BACKLOG = 1024
 
 
 class EmbeddedCloud:
-    def __init__(self, state_dir, port=0, host='127.0.0.1', latency_profile=None):
+    def __init__(self, state_dir, port=0, host='127.0.0.1', latency_profile=None,
+                 auth_strategy='keystone'):
         self.state_dir = os.path.abspath(state_dir)
         self.store = store.Store(self.state_dir)
         self.faults = cloud_faults.Faults(latency_profile)
@@ -33,14 +34,16 @@ class EmbeddedCloud:
         self.recovered = recovery.recover_interrupted_work(self.cinder)
         self.attachments = attachments.Attachments(self.cinder)
         self.cinder.seed_examples(cloud_app.PROJECT_ID)
-        self.app = cloud_app.CloudApp(self)
+        self.app = cloud_app.CloudApp(self, auth_strategy)
         # Latency is simulated by sleeping in the request thread, so the pool must
         # hold as many requests as clients send at once (hundreds of devices).
         # A listen backlog of cheroot's default 5 drops the SYNs of a burst of
         # new connections, and each dropped one costs the client a 1 s retransmit.
-        self._server = wsgi.Server((host, port), self.app, numthreads=REQUEST_THREADS,
-                                   request_queue_size=LISTEN_BACKLOG,
-                                   server_name='blockflow-cloud')
+        self._server = wsgi_server.Server((host, port), self.app,
+                                          numthreads=REQUEST_THREADS,
+                                          too_large=cloud_app.too_large,
+                                          request_queue_size=LISTEN_BACKLOG,
+                                          server_name='blockflow-cloud')
         self._thread = None
 
     @property
@@ -111,8 +114,11 @@ def main(argv=None):
     parser.add_argument('--host', default='127.0.0.1')
     parser.add_argument('--state-dir', required=True)
     parser.add_argument('--latency-profile', default=None)
+    parser.add_argument('--auth-strategy', choices=('keystone', 'noauth'), default='keystone',
+                        help="as Cinder's: noauth also accepts 'user:project' tokens")
     args = parser.parse_args(argv)
-    cloud = EmbeddedCloud(args.state_dir, args.port, args.host, args.latency_profile)
+    cloud = EmbeddedCloud(args.state_dir, args.port, args.host, args.latency_profile,
+                          args.auth_strategy)
     cloud._server.prepare()
     print(f'blockflow cloud ready {cloud.url} auth_url={cloud.auth_url}', flush=True)
     try:

@@ -16,6 +16,7 @@ import requests
 
 from blockflow import clients as clients_module
 from blockflow.cloud import glance as cloud_glance
+from blockflow.cloud.server import EmbeddedCloud
 
 pytestmark = pytest.mark.realcinder
 
@@ -117,10 +118,20 @@ class Target:
                          version=version)
 
 
+@pytest.fixture
+def embedded_noauth_cloud(tmp_path):
+    """The embedded cloud as a noauth Cinder: reached the same way as the real one."""
+    cloud = EmbeddedCloud(str(tmp_path / 'cloud'), latency_profile='fast',
+                          auth_strategy='noauth')
+    cloud.start()
+    yield cloud
+    cloud.stop()
+
+
 @pytest.fixture(params=['embedded', 'real'])
 def target(request):
     if request.param == 'embedded':
-        cloud = request.getfixturevalue('embedded_cloud')
+        cloud = request.getfixturevalue('embedded_noauth_cloud')
         return Target('embedded', f'{cloud.url}/volume', cloud, f'{cloud.url}/volume/')
     real = request.getfixturevalue('real_cinder')
     return Target('real', real.url, real.glance_cloud, f'{real.url}/')
