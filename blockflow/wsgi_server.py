@@ -100,7 +100,8 @@ class Server(wsgi.Server):
         super().__init__(bind_addr, BodyLimit(app, too_large), numthreads=numthreads,
                          **kwargs)
         self.max_request_header_size = MAX_HEADER_BYTES
-        self.max_request_body_size = MAX_BODY_BYTES
+        # Bodies are capped by BodyLimit, which answers in the app's own format.
+        self.max_request_body_size = 0
         self.watchdog = _Watchdog(READ_DEADLINE_S)
 
     def prepare(self):
