@@ -83,8 +83,7 @@ class VolumeHandlers:
         self._check_sources(context, spec)
         zone = spec.get('availability_zone')
         if zone and zone not in AVAILABILITY_ZONES:
-            raise CinderError(400, f"Invalid input received: Availability zone '{zone}' "
-                              'is invalid.')
+            raise CinderError(400, f"Availability zone '{zone}' is invalid.")
         source = spec.get('source_volid')
         if source and spec.get('size') is not None:
             source_size = self.cloud.store.get('volumes', source)['size']
@@ -167,7 +166,8 @@ class VolumeHandlers:
         volume = self._metadata_volume(request, request_id, project_id, volume_id,
                                        'volume.metadata')
         if key not in volume['metadata']:
-            raise CinderError(404, 'Metadata item was not found')
+            raise CinderError(404, f"Volume {volume['id']} has no metadata with key "
+                              f'{key}.')
         return self._ok(request, request_id, {'meta': {key: volume['metadata'][key]}})
 
     def volume_metadata_item_put(self, request, request_id, project_id, volume_id, key):
@@ -187,7 +187,8 @@ class VolumeHandlers:
         volume = self._metadata_volume(request, request_id, project_id, volume_id,
                                        'volume.metadata')
         if key not in volume['metadata']:
-            raise CinderError(404, 'Metadata item was not found')
+            raise CinderError(404, f"Volume {volume['id']} has no metadata with key "
+                              f'{key}.')
         remaining = {k: v for k, v in volume['metadata'].items() if k != key}
         self.cloud.store.update('volumes', volume['id'], metadata=remaining)
         return self._ok(request, request_id, None, 200)
