@@ -25,6 +25,11 @@ QUOTA_KEYS = ('volumes', 'snapshots', 'gigabytes')
 SNAPSHOT_FIELDS = ('id', 'created_at', 'updated_at', 'name', 'description', 'volume_id',
                    'status', 'size', 'metadata')
 SNAPSHOT_FILTERS = ('name', 'status', 'volume_id')
+SNAPSHOT_IN_USE_SINCE = (3, 66)
+SNAPSHOT_IN_USE_FLAG_MSG = (
+    "Since microversion 3.66 the 'force' flag is invalid for this request.  For backward "
+    "compatability, however, when the 'force' flag is passed with a value evaluating to "
+    "True, it is silently ignored.")
 
 
 def seed_default_type(store):
@@ -62,9 +67,24 @@ class ResourceHandlers:
             validation.optional_string(spec, key)
         volume_id = validation.volume_id_field(spec, 'volume_id')
         scope = self._scope(context, 'volumes', volume_id)
+        self._check_snapshot_force(spec, scope, volume_id, version)
         snapshot = self.cloud.cinder.create_snapshot(scope, dict(spec, volume_id=volume_id))
         return self._ok(request, request_id,
                         {'snapshot': public_snapshot(snapshot, version)}, 202)
+
+    def _check_snapshot_force(self, spec, project_id, volume_id, version):
+        """An in-use volume's snapshot needs ``force`` before 3.66; from 3.66 a
+        false ``force`` is refused (a true one is ignored)."""
+        force = None if spec.get('force') is None else \
+            validation.strict_bool('force', spec['force'])
+        if version >= SNAPSHOT_IN_USE_SINCE:
+            if force is False:
+                raise CinderError(400, SNAPSHOT_IN_USE_FLAG_MSG)
+            return
+        volume = self.cloud.cinder.get_volume(project_id, volume_id)
+        if volume['status'] == 'in-use' and not force:
+            raise CinderError(400, f'Invalid volume: Volume {volume_id} status must be '
+                              "available, but current status is: in-use.")
 
     def snapshots_list(self, request, request_id, project_id, view='summary'):
         context, version = self._cinder(request, request_id, project_id, 'snapshot.list')
@@ -119,6 +139,35 @@ class ResourceHandlers:
     def types_list(self, request, request_id, project_id):
         self._cinder(request, request_id, project_id, 'type.list')
         return self._ok(request, request_id, {'volume_types': self.cloud.store.list('types')})
+
+    def type_create(self, request, request_id, project_id):
+        self._admin_only(request, request_id, project_id, 'type.create',
+                         'volume_extension:types_manage')
+        spec = self._element(request, 'volume_type')
+        name = validation.optional_string(spec, 'name')
+        description = validation.optional_string(spec, 'description')
+        if not name or not name.strip():
+            raise CinderError(400, 'Volume type name can not be empty.')
+        specs = spec.get('extra_specs') or {}
+        validation.check_metadata(specs)
+        public = spec.get('os-volume-type-access:is_public', True)
+        public = validation.strict_bool('os-volume-type-access:is_public', public)
+        with self.cloud.store.lock:
+            if self.cloud.cinder.volume_type(name) is not None:
+                raise CinderError(409, f'Volume Type {name} already exists.')
+            vtype = self.cloud.store.put('types', {
+                'id': str(uuid.uuid4()), 'name': name, 'description': description,
+                'is_public': public, 'extra_specs': dict(specs)})
+        view = dict(vtype)
+        view['os-volume-type-access:is_public'] = public
+        return self._ok(request, request_id, {'volume_type': view})
+
+    def type_extra_specs(self, request, request_id, project_id, type_id):
+        self._cinder(request, request_id, project_id, 'type.get')
+        vtype = self.cloud.cinder.volume_type(type_id)
+        if vtype is None:
+            raise CinderError(404, f'Volume type {type_id} could not be found.')
+        return self._ok(request, request_id, {'extra_specs': vtype['extra_specs']})
 
     def type_default(self, request, request_id, project_id):
         self._cinder(request, request_id, project_id, 'type.get')
@@ -189,7 +238,29 @@ class ResourceHandlers:
         context, _version = self._cinder(request, request_id, project_id, 'quota.get')
         if target_id != context.project_id and not context.is_admin:
             raise _policy('volume_extension:quotas:show')
-        return self._ok(request, request_id, {'quota_set': self._quota_set(target_id)})
+        quota_set = self._quota_set(target_id)
+        if listing.flag(request.GET, 'usage'):
+            in_use = self._usage(target_id)
+            quota_set = {key: {'limit': limit, 'in_use': in_use.get(key, 0), 'reserved': 0}
+                         if key != 'id' else limit for key, limit in quota_set.items()}
+        return self._ok(request, request_id, {'quota_set': quota_set})
+
+    def _usage(self, target_id):
+        store = self.cloud.store
+        sizes = store.field('volumes', 'size', where=lambda v: v['project_id'] == target_id)
+        snaps = store.field('snapshots', 'size',
+                            where=lambda s: s.get('project_id') == target_id)
+        backups = store.field('backups', 'size',
+                              where=lambda b: b.get('project_id') == target_id)
+        return {'volumes': len(sizes), 'gigabytes': sum(sizes) + sum(snaps),
+                'snapshots': len(snaps), 'backups': len(backups),
+                'backup_gigabytes': sum(backups)}
+
+    def quota_defaults(self, request, request_id, project_id, target_id):
+        self._cinder(request, request_id, project_id, 'quota.defaults')
+        quota_set = self._quota_set('default')
+        quota_set['id'] = target_id
+        return self._ok(request, request_id, {'quota_set': quota_set})
 
     def quota_set_update(self, request, request_id, project_id, target_id):
         """PUT os-quota-sets/<project>: admins only, as Cinder's policy."""

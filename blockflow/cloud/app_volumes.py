@@ -28,6 +28,7 @@ LEGACY_ACTIONS = frozenset({
     'os-attach', 'os-begin_detaching', 'os-roll_detaching', 'os-detach', 'os-extend'})
 ATTACHMENTS_SINCE = (3, 27)
 EXTEND_IN_USE_SINCE = (3, 42)
+ATTACHMENT_MODE_SINCE = (3, 54)
 VOLUME_FILTERS = ('name', 'status')
 
 
@@ -137,6 +138,24 @@ class VolumeHandlers:
         context, _version = self._cinder(request, request_id, project_id, 'volume.delete')
         self.cloud.cinder.delete_volume(self._scope(context, 'volumes', volume_id), volume_id)
         return self._ok(request, request_id, None, 202)
+
+    def volume_update(self, request, request_id, project_id, volume_id):
+        context, version = self._cinder(request, request_id, project_id, 'volume.update')
+        spec = self._element(request, 'volume')
+        validation.check_volume_update(spec)
+        volume = self.cloud.cinder.get_volume(self._scope(context, 'volumes', volume_id),
+                                              volume_id)
+        changes = {}
+        for key, field in (('name', 'name'), ('display_name', 'name'),
+                           ('description', 'description'),
+                           ('display_description', 'description')):
+            if key in spec:
+                changes[field] = spec[key]
+        if 'metadata' in spec:
+            changes['metadata'] = dict(spec['metadata'])
+        if changes:
+            volume = self.cloud.store.update('volumes', volume['id'], **changes)
+        return self._ok(request, request_id, {'volume': public_volume(volume, version)})
 
     # --- metadata ---------------------------------------------------------------------
     def _metadata_volume(self, request, request_id, project_id, volume_id, op):
@@ -251,6 +270,13 @@ class VolumeHandlers:
         context, _version = self._attachments_call(request, request_id, project_id,
                                                    'attachment.create')
         spec = self._element(request, 'attachment')
+        if 'mode' in spec and _version < ATTACHMENT_MODE_SINCE:
+            raise CinderError(400, 'Invalid input for field/attribute attachment. Value: '
+                              f"{spec}. Additional properties are not allowed ('mode' "
+                              'was unexpected)')
+        if spec.get('mode', 'null') not in ('null', 'rw', 'ro', None):
+            raise CinderError(400, "Invalid input for field/attribute mode. Value: "
+                              f"{spec['mode']}. It must be one of 'null', 'rw', 'ro'.")
         for key in ('volume_uuid', 'instance_uuid'):
             validation.volume_id_field(spec, key)
         if spec.get('connector') is not None and not isinstance(spec['connector'], dict):

@@ -11,6 +11,7 @@ def json_response(status, body, request_id, extra_headers=None):
                               charset='utf-8')
     response.body = json.dumps(body).encode('utf-8') if body is not None else b''
     response.headers['x-openstack-request-id'] = request_id
+    response.headers['x-compute-request-id'] = request_id     # as Cinder sends both
     for key, value in (extra_headers or {}).items():
         response.headers[key] = value
     return response

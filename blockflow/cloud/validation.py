@@ -124,6 +124,34 @@ def check_volume_create(spec):
     spec.pop('multiattach', None)
 
 
+def check_volume_update(spec):
+    """Cinder's volume update schema: names, descriptions, metadata; nothing else."""
+    allowed = ('name', 'description', 'display_name', 'display_description', 'metadata')
+    unexpected = sorted(str(k)[:64] for k in spec if k not in allowed)
+    if unexpected:
+        listed = ', '.join(repr(k) for k in unexpected)
+        raise CinderError(400, 'Invalid input for field/attribute volume. Value: '
+                          f'{str(spec)[:256]}. Additional properties are not allowed '
+                          f"({listed} {'was' if len(unexpected) == 1 else 'were'} "
+                          'unexpected)')
+    for key in allowed[:4]:
+        optional_string(spec, key)
+    if 'metadata' in spec:
+        check_metadata(spec['metadata'])
+
+
+def strict_bool(name, value):
+    """oslo's bool_from_string(strict=True) of a body flag."""
+    if isinstance(value, bool):
+        return value
+    words = {'1': True, 't': True, 'true': True, 'on': True, 'y': True, 'yes': True,
+             '0': False, 'f': False, 'false': False, 'off': False, 'n': False, 'no': False}
+    if isinstance(value, str) and value.strip().lower() in words:
+        return words[value.strip().lower()]
+    raise CinderError(400, f'Invalid input for field/attribute {name}. Value: '
+                      f'{str(value)[:64]}. It must be a boolean.')
+
+
 def check_metadata(metadata):
     if not isinstance(metadata, dict):
         raise CinderError(400, 'Invalid input received: metadata must be a dict')
