@@ -26,6 +26,7 @@ AVAILABILITY_ZONES = ('nova', 'az1', 'az2', 'az3')
 LEGACY_ACTIONS = frozenset({
     'os-reserve', 'os-unreserve', 'os-initialize_connection', 'os-terminate_connection',
     'os-attach', 'os-begin_detaching', 'os-roll_detaching', 'os-detach', 'os-extend'})
+ACTION_STRING_FIELDS = ('instance_uuid', 'mountpoint', 'mode', 'attachment_id', 'host_name')
 ATTACHMENTS_SINCE = (3, 27)
 EXTEND_IN_USE_SINCE = (3, 42)
 ATTACHMENT_MODE_SINCE = (3, 54)
@@ -223,6 +224,8 @@ class VolumeHandlers:
                               f'{name[:64] if isinstance(name, str) else name}')
         if args is not None and not isinstance(args, dict):
             raise CinderError(400, 'Malformed request body')
+        for key in ACTION_STRING_FIELDS:
+            validation.volume_id_field(args or {}, key)
         context, version = self._cinder(request, request_id, project_id,
                                         f'volume.action.{name}')
         scope = self._scope(context, 'volumes', volume_id)

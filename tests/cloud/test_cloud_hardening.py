@@ -116,6 +116,21 @@ def test_action_names_never_reach_internals(api, action):
     assert response.json()['badRequest']['message'].startswith('There is no such action')
 
 
+@pytest.mark.parametrize('action, args', [
+    ('os-attach', {'instance_uuid': {'x': 1}, 'mountpoint': '/dev/vdb'}),
+    ('os-attach', {'instance_uuid': 'i', 'mountpoint': ['/dev/vdb']}),
+    ('os-detach', {'attachment_id': [1]}), ('os-initialize_connection', {'connector': 'h'}),
+    ('os-reserve', [1]),
+])
+def test_action_arguments_of_the_wrong_type_are_400s(api, embedded_cloud, action, args):
+    volume_id = api('POST', '/volumes', {'volume': {'size': 1}}).json()['volume']['id']
+    _wait_available(api, volume_id)
+    response = api('POST', f'/volumes/{volume_id}/action', {action: args})
+    assert response.status_code == 400, response.text
+    assert embedded_cloud.store.list('attachments',
+                                     where=lambda a: a['volume_id'] == volume_id) == []
+
+
 def test_extend_checks_the_gigabytes_quota_and_integer_sizes(api, embedded_cloud):
     volume_id = api('POST', '/volumes', {'volume': {'size': 1}}).json()['volume']['id']
     _wait_available(api, volume_id)

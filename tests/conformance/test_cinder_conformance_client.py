@@ -132,6 +132,18 @@ def test_extend_of_an_in_use_volume_from_3_42(target):
     vid = _in_use_volume(target)
     assert target.action(vid, 'os-extend', {'new_size': 2}, version='3.41')[0] == 400
     assert target.volume(vid)['size'] == 1
+    assert target.action(vid, 'os-extend', {'new_size': 2}, version='3.42')[0] == 202
+    deadline = time.monotonic() + 30
+    while (volume := target.volume(vid))['size'] != 2 or volume['status'] != 'in-use':
+        assert time.monotonic() < deadline, volume['status']
+        time.sleep(0.05)
+
+
+def test_legacy_detach_of_every_attachment_by_a_plain_user(target):
+    vid = _in_use_volume(target)
+    assert target.action(vid, 'os-detach', {})[0] == 202
+    volume = target.volume(vid)
+    assert (volume['status'], volume['attachments']) == ('available', [])
 
 
 def test_attachment_mode_is_taken_from_3_54(target):
