@@ -173,7 +173,10 @@ class CloudApp(app_volumes.VolumeHandlers, app_resources.ResourceHandlers):
             'OpenStack-API-Version': f'volume {version[0]}.{version[1]}',
             'Vary': 'OpenStack-API-Version'})
         if body is None:
-            response.content_type = None
+            # Cinder's empty replies are bare webob Responses (text/html), but for
+            # a 204, which its JSON serializer still labels.
+            response.headers['Content-Type'] = 'application/json' if status == 204 \
+                else 'text/html; charset=UTF-8'
         return response
 
     def _visible(self, context, kind, ident):

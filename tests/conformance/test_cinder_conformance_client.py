@@ -168,3 +168,15 @@ def test_empty_replies(target):
     response = session.delete(f'/volumes/{vid}', endpoint_filter={'service_type': 'volumev3'})
     assert response.status_code == 202
     assert response.content == b''
+    assert response.headers['Content-Type'] == 'text/html; charset=UTF-8'
+    vid = target.available_volume()['id']
+    status, attachment = target.http('POST', '/attachments', {'attachment': {
+        'volume_uuid': vid, 'instance_uuid': str(uuid.uuid4()), 'connector': CONNECTOR}},
+        version='3.44')
+    assert status == 200, attachment
+    response = session.post(f"/attachments/{attachment['attachment']['id']}/action",
+                            json={'os-complete': None},
+                            endpoint_filter={'service_type': 'volumev3'},
+                            headers={'OpenStack-API-Version': 'volume 3.44'})
+    assert response.status_code == 204 and response.content == b''
+    assert response.headers['Content-Type'] == 'application/json'
