@@ -29,6 +29,15 @@ def test_malformed_version_is_400_with_cinders_message(target):
                                 'format MajorNum.MinorNum.'}})
 
 
+@pytest.mark.parametrize('header', ['compute 2.1', 'compute 2.1, image 2.0'])
+def test_version_header_without_a_volume_version_is_400(target, header):
+    session = target.clients.session
+    response = session.get('/volumes', endpoint_filter={'service_type': 'volumev3'},
+                           headers={'OpenStack-API-Version': header}, raise_exc=False)
+    assert response.status_code == 400
+    assert 'badRequest' in response.json()
+
+
 # --- lists ----------------------------------------------------------------------------
 def _named_volumes(target, tag, names):
     ids = {}
