@@ -8,6 +8,7 @@ holds the plumbing every request goes through: auth, microversion, faults.
 
 import json
 import logging
+import socket
 import uuid
 
 import routes
@@ -204,8 +205,7 @@ class CloudApp(app_volumes.VolumeHandlers, app_resources.ResourceHandlers):
         except PermissionError:
             return _json(401, {'error': {'code': 401, 'title': 'Unauthorized',
                                          'message': identity.UNAUTHORIZED}}, request_id)
-        # The catalog names where the cloud listens, never the caller's Host header.
-        base = self.cloud.url
+        base = self.public_url
         volume_url = f'{base}/volume/v3/{account.project_id}'
 
         def endpoints(url, interfaces=('public', 'internal')):
@@ -227,13 +227,23 @@ class CloudApp(app_volumes.VolumeHandlers, app_resources.ResourceHandlers):
             'roles': [{'id': r, 'name': r} for r in account.roles], 'catalog': catalog}}
         return _json(201, token_body, request_id, {'X-Subject-Token': token})
 
+    @property
+    def public_url(self):
+        """Where the cloud listens (never the caller's Host header, which anyone
+        can set); a wildcard bind is named by this host's name."""
+        scheme, _sep, rest = self.cloud.url.partition('://')
+        host, _sep, port = rest.rpartition(':')
+        if host in ('0.0.0.0', '::', '[::]', ''):
+            host = socket.getfqdn()
+        return f'{scheme}://{host}:{port}'
+
     def identity_version(self, request, request_id):
         return _json(200, {'version': {'id': 'v3.14', 'status': 'stable', 'links': [
-            {'rel': 'self', 'href': f'{self.cloud.url}/identity/v3/'}]}}, request_id)
+            {'rel': 'self', 'href': f'{self.public_url}/identity/v3/'}]}}, request_id)
 
     def volume_versions(self, request, request_id):
         return _json(300, {'versions': [{
             'id': 'v3.0', 'status': 'CURRENT', 'version': '3.71', 'min_version': '3.0',
             'updated': '2023-08-31T00:00:00Z',
-            'links': [{'rel': 'self', 'href': f'{self.cloud.url}/volume/v3/'}]}]},
+            'links': [{'rel': 'self', 'href': f'{self.public_url}/volume/v3/'}]}]},
             request_id)

@@ -95,7 +95,7 @@ class ResourceHandlers:
             (every or s.get('project_id') == context.project_id)
             and all(s.get(k) == v for k, v in wanted.items())))
         page, links, count = listing.paginate(request, found, 'snapshots',
-                                              self.cloud.url + request.path)
+                                              self.public_url + request.path)
         body = {'snapshots': [public_snapshot(s, version) for s in page]}
         if links:
             body['snapshots_links'] = links
@@ -301,7 +301,7 @@ class ResourceHandlers:
 
     def image_versions(self, request, request_id):
         return _json(200, {'versions': [{'id': 'v2.16', 'status': 'CURRENT', 'links': [
-            {'rel': 'self', 'href': f'{self.cloud.url}/image/v2/'}]}]}, request_id)
+            {'rel': 'self', 'href': f'{self.public_url}/image/v2/'}]}]}, request_id)
 
     def image_schema(self, request, request_id):
         return self._glance(request, request_id, 'image.schema') or \

@@ -118,7 +118,7 @@ class VolumeHandlers:
         found = [v for project in projects
                  for v in self.cloud.cinder.list_volumes(project, filters)]
         page, links, count = listing.paginate(request, found, 'volumes',
-                                              self.cloud.url + request.path)
+                                              self.public_url + request.path)
         views = [public_volume(v, version) for v in page]
         if view == 'summary':
             views = [{k: v[k] for k in ('id', 'name', 'links')} for v in views]

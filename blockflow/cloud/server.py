@@ -8,6 +8,7 @@ import threading
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
+from blockflow import wsgi_server
 from blockflow.cloud import app as cloud_app
 from blockflow.cloud import attachments
 from blockflow.cloud import faults as cloud_faults
@@ -15,7 +16,6 @@ from blockflow.cloud import glance
 from blockflow.cloud import recovery
 from blockflow.cloud import store
 from blockflow.cloud import volumes
-from blockflow import wsgi_server
 
 
 REQUEST_THREADS = 256
