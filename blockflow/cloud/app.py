@@ -15,6 +15,7 @@ import routes
 import webob.dec
 
 from blockflow.cloud import app_resources
+from blockflow.cloud import app_types
 from blockflow.cloud import app_volumes
 from blockflow.cloud import identity
 from blockflow.cloud.http import json_response as _json
@@ -71,13 +72,16 @@ def _routes(mapper):
     add(V3 + '/snapshots', action='snapshots_list', view='summary')
     add(V3 + '/snapshots/detail', action='snapshots_list', view='detail')
     add(V3 + '/snapshots/{snapshot_id}', action='snapshot_delete', conditions=delete)
+    add(V3 + '/snapshots/{snapshot_id}', action='snapshot_update', conditions=put)
     add(V3 + '/snapshots/{snapshot_id}', action='snapshot_show')
     add(V3 + '/backups', action='backup_create', conditions=post)
     add(V3 + '/backups/{backup_id}', action='backup_show')
     add(V3 + '/types', action='type_create', conditions=post)
     add(V3 + '/types', action='types_list')
     add(V3 + '/types/default', action='type_default')
+    add(V3 + '/types/{type_id}/extra_specs', action='type_extra_specs_set', conditions=post)
     add(V3 + '/types/{type_id}/extra_specs', action='type_extra_specs')
+    add(V3 + '/types/{type_id}', action='type_delete', conditions=delete)
     add(V3 + '/types/{type_id}', action='type_show')
     add(V3 + '/os-availability-zone', action='azs')
     add(V3 + '/limits', action='limits')
@@ -104,12 +108,13 @@ def _routes(mapper):
     add('/admin/counters', action='admin_counters')
 
 
-class CloudApp(app_volumes.VolumeHandlers, app_resources.ResourceHandlers):
+class CloudApp(app_volumes.VolumeHandlers, app_resources.ResourceHandlers,
+               app_types.TypeHandlers):
     def __init__(self, cloud, auth_strategy='keystone'):
         self.cloud = cloud
         self.identity = identity.Identity(auth_strategy)
         self.initial_latency = dict(cloud.faults.latency)
-        app_resources.seed_default_type(cloud.store)
+        app_types.seed_default_type(cloud.store)
         self.mapper = routes.Mapper()
         _routes(self.mapper)
         self.actions = {route.defaults['action'] for route in self.mapper.matchlist}

@@ -5,7 +5,6 @@ snapshots, backups and quotas; an admin may cross projects (``all_tenants``).
 """
 
 import json
-import uuid
 
 import webob
 
@@ -18,8 +17,6 @@ from blockflow.cloud.http import json_response as _json
 from blockflow.cloud.volumes import CinderError
 from blockflow.cloud.volumes import not_found
 
-DEFAULT_TYPE_NAME = '__DEFAULT__'
-DEFAULT_TYPE_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, DEFAULT_TYPE_NAME))
 HOST = 'blockflow@embedded'
 QUOTA_KEYS = ('volumes', 'snapshots', 'gigabytes')
 SNAPSHOT_FIELDS = ('id', 'created_at', 'updated_at', 'name', 'description', 'volume_id',
@@ -30,14 +27,6 @@ SNAPSHOT_IN_USE_FLAG_MSG = (
     "Since microversion 3.66 the 'force' flag is invalid for this request.  For backward "
     "compatability, however, when the 'force' flag is passed with a value evaluating to "
     "True, it is silently ignored.")
-
-
-def seed_default_type(store):
-    """Cinder's ``__DEFAULT__`` type (what a volume created with no type gets)."""
-    if store.get('types', DEFAULT_TYPE_ID) is None:
-        store.put('types', {'id': DEFAULT_TYPE_ID, 'name': DEFAULT_TYPE_NAME,
-                            'extra_specs': {'blockflow:backend': 'local'},
-                            'is_public': True, 'description': 'Default Volume Type'})
 
 
 def public_snapshot(snapshot, version):
@@ -110,6 +99,27 @@ class ResourceHandlers:
             raise not_found('Snapshot', snapshot_id)
         return self._ok(request, request_id, {'snapshot': public_snapshot(snapshot, version)})
 
+    def snapshot_update(self, request, request_id, project_id, snapshot_id):
+        context, version = self._cinder(request, request_id, project_id, 'snapshot.update')
+        if self._visible(context, 'snapshots', snapshot_id) is None:
+            raise not_found('Snapshot', snapshot_id)
+        spec = self._element(request, 'snapshot')
+        allowed = ('name', 'description', 'display_name', 'display_description')
+        unexpected = sorted(str(k)[:64] for k in spec if k not in allowed)
+        if unexpected:
+            raise CinderError(400, 'Invalid input for field/attribute snapshot. Value: '
+                              f'{str(spec)[:256]}. Additional properties are not allowed '
+                              f"({', '.join(repr(k) for k in unexpected)} unexpected)")
+        if not spec:
+            raise CinderError(400, 'Invalid input for field/attribute snapshot. Value: {}. '
+                              '{} does not have enough properties')
+        changes = {}
+        for key in allowed:
+            if key in spec:
+                changes[key.replace('display_', '')] = validation.optional_string(spec, key)
+        snapshot = self.cloud.store.update('snapshots', snapshot_id, **changes)
+        return self._ok(request, request_id, {'snapshot': public_snapshot(snapshot, version)})
+
     def snapshot_delete(self, request, request_id, project_id, snapshot_id):
         context, _version = self._cinder(request, request_id, project_id, 'snapshot.delete')
         if self._visible(context, 'snapshots', snapshot_id) is None:
@@ -135,52 +145,7 @@ class ResourceHandlers:
             raise not_found('Backup', backup_id)
         return self._ok(request, request_id, {'backup': backup})
 
-    # --- types, zones, limits, services ----------------------------------------------
-    def types_list(self, request, request_id, project_id):
-        self._cinder(request, request_id, project_id, 'type.list')
-        return self._ok(request, request_id, {'volume_types': self.cloud.store.list('types')})
-
-    def type_create(self, request, request_id, project_id):
-        self._admin_only(request, request_id, project_id, 'type.create',
-                         'volume_extension:types_manage')
-        spec = self._element(request, 'volume_type')
-        name = validation.optional_string(spec, 'name')
-        description = validation.optional_string(spec, 'description')
-        if not name or not name.strip():
-            raise CinderError(400, 'Volume type name can not be empty.')
-        specs = spec.get('extra_specs') or {}
-        validation.check_metadata(specs)
-        public = spec.get('os-volume-type-access:is_public', True)
-        public = validation.strict_bool('os-volume-type-access:is_public', public)
-        with self.cloud.store.lock:
-            if self.cloud.cinder.volume_type(name) is not None:
-                raise CinderError(409, f'Volume Type {name} already exists.')
-            vtype = self.cloud.store.put('types', {
-                'id': str(uuid.uuid4()), 'name': name, 'description': description,
-                'is_public': public, 'extra_specs': dict(specs)})
-        view = dict(vtype)
-        view['os-volume-type-access:is_public'] = public
-        return self._ok(request, request_id, {'volume_type': view})
-
-    def type_extra_specs(self, request, request_id, project_id, type_id):
-        self._cinder(request, request_id, project_id, 'type.get')
-        vtype = self.cloud.cinder.volume_type(type_id)
-        if vtype is None:
-            raise CinderError(404, f'Volume type {type_id} could not be found.')
-        return self._ok(request, request_id, {'extra_specs': vtype['extra_specs']})
-
-    def type_default(self, request, request_id, project_id):
-        self._cinder(request, request_id, project_id, 'type.get')
-        return self._ok(request, request_id, {'volume_type': self.cloud.store.get(
-            'types', DEFAULT_TYPE_ID)})
-
-    def type_show(self, request, request_id, project_id, type_id):
-        self._cinder(request, request_id, project_id, 'type.get')
-        vtype = self.cloud.cinder.volume_type(type_id)
-        if vtype is None:
-            raise CinderError(404, f'Volume type {type_id} could not be found.')
-        return self._ok(request, request_id, {'volume_type': vtype})
-
+    # --- zones, limits, services ----------------------------------------------
     def azs(self, request, request_id, project_id):
         self._cinder(request, request_id, project_id, 'az.list')
         return self._ok(request, request_id, {'availabilityZoneInfo': [

@@ -5,6 +5,7 @@ A mixin of ``app.CloudApp``: ``self._cinder``/``self._ok`` come from there.
 
 import re
 
+from blockflow.cloud import app_types
 from blockflow.cloud import listing
 from blockflow.cloud import validation
 from blockflow.cloud import volumes as volumes_module
@@ -95,7 +96,7 @@ class VolumeHandlers:
                                   f"volume size  {source_size}GB. They must be >= "
                                   'original volume size.')
         if not spec.get('volume_type'):
-            spec['volume_type'] = '__DEFAULT__'
+            spec['volume_type'] = app_types.DEFAULT_TYPE_NAME
         volume = self.cloud.cinder.create_volume(context.project_id, spec)
         return self._ok(request, request_id, {'volume': public_volume(volume, version)}, 202)
 

@@ -180,3 +180,40 @@ def test_empty_replies(target):
                             headers={'OpenStack-API-Version': 'volume 3.44'})
     assert response.status_code == 204 and response.content == b''
     assert response.headers['Content-Type'] == 'application/json'
+
+
+def test_admin_keys_and_deletes_a_type(target):
+    name = f'conformance-{uuid.uuid4().hex[:8]}'
+    status, body = target.http('POST', '/types', {'volume_type': {'name': name}})
+    assert status == 200, body
+    type_id = body['volume_type']['id']
+    status, body = target.http('POST', f'/types/{type_id}/extra_specs',
+                               {'extra_specs': {'blockflow:key': 'v'}})
+    assert (status, body) == (200, {'extra_specs': {'blockflow:key': 'v'}})
+    assert target.http('GET', f'/types/{type_id}/extra_specs')[1] == \
+        {'extra_specs': {'blockflow:key': 'v'}}
+    vid = target.available_volume(volume_type=name)['id']
+    assert target.http('DELETE', f'/types/{type_id}') == (400, {'badRequest': {
+        'code': 400, 'message': 'Target volume type is still in use.'}})
+    assert target.http('DELETE', f'/volumes/{vid}')[0] == 202
+    deadline = time.monotonic() + 30
+    while target.http('GET', f'/volumes/{vid}')[0] != 404:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert target.http('DELETE', f'/types/{type_id}')[0] == 202
+    assert target.http('GET', f'/types/{type_id}')[0] == 404
+
+
+def test_rename_a_snapshot(target):
+    vid = target.available_volume()['id']
+    status, body = _snapshot(target, vid, name='before')
+    assert status == 202, body
+    snapshot_id = body['snapshot']['id']
+    _wait_snapshot(target, snapshot_id)
+    status, body = target.http('PUT', f'/snapshots/{snapshot_id}', {'snapshot': {
+        'name': 'after', 'description': 'renamed'}})
+    assert status == 200, body
+    assert (body['snapshot']['name'], body['snapshot']['description']) == ('after', 'renamed')
+    assert target.http('GET', f'/snapshots/{snapshot_id}')[1]['snapshot']['name'] == 'after'
+    assert target.http('PUT', f'/snapshots/{snapshot_id}',
+                       {'snapshot': {'size': 9}})[0] == 400
