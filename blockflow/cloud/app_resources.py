@@ -18,7 +18,10 @@ from blockflow.cloud.volumes import CinderError
 from blockflow.cloud.volumes import not_found
 
 HOST = 'blockflow@embedded'
-QUOTA_KEYS = ('volumes', 'snapshots', 'gigabytes')
+# Limits kept beside the volumes/snapshots/gigabytes ones (what real Cinder defaults to).
+QUOTA_DEFAULTS = {'volumes': 10, 'snapshots': 10, 'gigabytes': 1000,
+                  'per_volume_gigabytes': -1, 'backups': 10, 'backup_gigabytes': 1000,
+                  'groups': 10}
 SNAPSHOT_FIELDS = ('id', 'created_at', 'updated_at', 'name', 'description', 'volume_id',
                    'status', 'size', 'metadata')
 SNAPSHOT_FILTERS = ('name', 'status', 'volume_id')
@@ -194,10 +197,8 @@ class ResourceHandlers:
     # --- quotas -----------------------------------------------------------------------
     def _quota_set(self, target_id):
         quota = self.cloud.cinder.quota(target_id)
-        return {'id': target_id, 'volumes': quota['volumes'],
-                'snapshots': quota['snapshots'], 'gigabytes': quota['gigabytes'],
-                'per_volume_gigabytes': -1, 'backups': 10, 'backup_gigabytes': 1000,
-                'groups': 10}
+        return dict({'id': target_id}, **{key: quota.get(key, default)
+                                          for key, default in QUOTA_DEFAULTS.items()})
 
     def quota_set_show(self, request, request_id, project_id, target_id):
         context, _version = self._cinder(request, request_id, project_id, 'quota.get')
@@ -234,7 +235,7 @@ class ResourceHandlers:
         changes = self._element(request, 'quota_set')
         # Cinder's NON_QUOTA_KEYS: cinderclient's quotas.update sends tenant_id.
         changes = {k: v for k, v in changes.items() if k not in ('tenant_id', 'id')}
-        bad = sorted(str(k)[:64] for k in changes if k not in QUOTA_KEYS)
+        bad = sorted(str(k)[:64] for k in changes if k not in QUOTA_DEFAULTS)
         if bad:
             raise CinderError(400, f"Bad key(s) in quota set: {','.join(bad)}")
         for key, value in changes.items():

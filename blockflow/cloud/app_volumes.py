@@ -95,10 +95,23 @@ class VolumeHandlers:
                                   f"'{spec['size']}'GB cannot be smaller than original "
                                   f"volume size  {source_size}GB. They must be >= "
                                   'original volume size.')
+        self._check_per_volume_limit(context.project_id, spec)
         if not spec.get('volume_type'):
             spec['volume_type'] = app_types.DEFAULT_TYPE_NAME
         volume = self.cloud.cinder.create_volume(context.project_id, spec)
         return self._ok(request, request_id, {'volume': public_volume(volume, version)}, 202)
+
+    def _check_per_volume_limit(self, project_id, spec):
+        """The per_volume_gigabytes quota, on the size the volume will have."""
+        limit = self.cloud.cinder.quota(project_id).get('per_volume_gigabytes', -1)
+        size = spec.get('size')
+        for key, kind in (('snapshot_id', 'snapshots'), ('backup_id', 'backups'),
+                          ('source_volid', 'volumes')):
+            if size is None and spec.get(key):
+                size = self.cloud.store.get(kind, spec[key])['size']
+        if isinstance(size, int) and 0 <= limit < size:
+            raise CinderError(413, f'VolumeSizeExceedsLimit: Requested volume size {size}G '
+                              f'is larger than maximum allowed limit {limit}G.')
 
     def volumes_list(self, request, request_id, project_id, view='detail'):
         context, version = self._cinder(request, request_id, project_id, 'volume.list')

@@ -387,6 +387,19 @@ def test_over_quota_is_413_over_limit(target):
                             'retryAfter': '0'}})
 
 
+def test_per_volume_gigabytes_quota(target):
+    project = uuid.uuid4().hex
+    status, body = target.http('PUT', f'/os-quota-sets/{project}',
+                               {'quota_set': {'per_volume_gigabytes': 1}})
+    assert status == 200 and body['quota_set']['per_volume_gigabytes'] == 1, body
+    status, body = target.http('POST', '/volumes', {'volume': {'size': 2}}, project=project)
+    assert status == 413, body
+    assert body['overLimit']['message'] == ('VolumeSizeExceedsLimit: Requested volume size '
+                                            '2G is larger than maximum allowed limit 1G.')
+    status, body = target.http('POST', '/volumes', {'volume': {'size': 1}}, project=project)
+    assert status == 202, body
+
+
 # --- images -----------------------------------------------------------------------------------
 def test_volume_from_image(target):
     created = target.create(1, imageRef=IMAGE_ID, name='conformance-image')
