@@ -19,6 +19,7 @@ PROJECT_ID = 'e0a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4'
 DEMO_PROJECT_ID = uuid.uuid5(uuid.NAMESPACE_URL, 'blockflow-demo').hex
 ALT_PROJECT_ID = uuid.uuid5(uuid.NAMESPACE_URL, 'blockflow-alt-demo').hex
 TOKEN_LIFETIME_S = 24 * 3600
+PRUNE_AT = 10_000       # issued tokens kept before the expired ones are dropped
 STRATEGIES = ('keystone', 'noauth')
 UNAUTHORIZED = 'The request you have made requires authentication.'
 
@@ -108,6 +109,8 @@ class Identity:
         issued = time.time()
         expires = issued + TOKEN_LIFETIME_S
         with self._lock:
+            if len(self._tokens) >= PRUNE_AT:
+                self._tokens = {t: e for t, e in self._tokens.items() if e[1] >= issued}
             self._tokens[token] = (Context(name, account.project_id,
                                            frozenset(account.roles),
                                            'service' in account.roles), expires)

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from tests.conformance.test_cinder_conformance import CONNECTOR
 from tests.conformance.test_cinder_conformance import embedded_noauth_cloud  # noqa: F401
 from tests.conformance.test_cinder_conformance import target  # noqa: F401
 
@@ -199,6 +200,22 @@ def test_same_instance_twice_on_a_single_attach_volume(target):
                                version='3.44')
     assert status == 200
     assert [a['id'] for a in body['attachments']] == [first[1]['attachment']['id']]
+
+
+def test_update_of_an_attached_attachment_reconnects_it(target):
+    vid = target.available_volume()['id']
+    status, body = target.http('POST', '/attachments', {'attachment': {
+        'volume_uuid': vid, 'instance_uuid': str(uuid.uuid4()), 'connector': CONNECTOR}},
+        version='3.44')
+    assert status == 200, body
+    url = f"/attachments/{body['attachment']['id']}"
+    assert target.http('POST', url + '/action', {'os-complete': None},
+                       version='3.44')[0] == 204
+    status, body = target.http('PUT', url, {'attachment': {'connector': CONNECTOR}},
+                               version='3.44')
+    assert (status, body['attachment']['status']) == (200, 'attached')
+    assert target.http('GET', url, version='3.44')[1]['attachment']['status'] == 'attaching'
+    assert target.volume(vid)['status'] == 'attaching'
 
 
 # --- admin discovery -----------------------------------------------------------------------
