@@ -75,6 +75,8 @@ def _routes(mapper):
     add(V3 + '/snapshots/{snapshot_id}', action='snapshot_update', conditions=put)
     add(V3 + '/snapshots/{snapshot_id}', action='snapshot_show')
     add(V3 + '/backups', action='backup_create', conditions=post)
+    add(V3 + '/backups', action='backups_list', view='summary')
+    add(V3 + '/backups/detail', action='backups_list', view='detail')
     add(V3 + '/backups/{backup_id}', action='backup_show')
     add(V3 + '/types', action='type_create', conditions=post)
     add(V3 + '/types', action='types_list')

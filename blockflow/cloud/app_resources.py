@@ -46,6 +46,30 @@ def public_snapshot(snapshot, version):
     return view
 
 
+def _links(base, project_id, kind, ident):
+    return [{'rel': 'self', 'href': f'{base}/volume/v3/{project_id}/{kind}/{ident}'},
+            {'rel': 'bookmark', 'href': f'{base}/volume/{project_id}/{kind}/{ident}'}]
+
+
+def public_backup(backup, version, base):
+    """Cinder's backup detail view at ``version``."""
+    view = {k: backup.get(k) for k in ('id', 'status', 'size', 'availability_zone',
+                                       'container', 'created_at', 'name', 'description',
+                                       'volume_id', 'snapshot_id', 'fail_reason')}
+    view.update(object_count=backup.get('object_count', 0),
+                updated_at=backup.get('updated_at', backup.get('created_at')),
+                links=_links(base, backup['project_id'], 'backups', backup['id']),
+                is_incremental=False, has_dependent_backups=False,
+                data_timestamp=backup.get('created_at'))
+    if version >= (3, 18):
+        view['os-backup-project-attr:project_id'] = backup['project_id']
+    if version >= (3, 43):
+        view['metadata'] = backup.get('metadata') or {}
+    if version >= (3, 56):
+        view['user_id'] = backup.get('user_id', 'blockflow')
+    return view
+
+
 def _policy(action):
     return CinderError(403, f"Policy doesn't allow {action} to be performed.")
 
@@ -139,14 +163,35 @@ class ResourceHandlers:
         volume_id = validation.volume_id_field(spec, 'volume_id')
         scope = self._scope(context, 'volumes', volume_id)
         backup = self.cloud.cinder.create_backup(scope, dict(spec, volume_id=volume_id))
-        return self._ok(request, request_id, {'backup': backup}, 202)
+        return self._ok(request, request_id, {'backup': {
+            'id': backup['id'], 'name': backup['name'],
+            'links': _links(self.public_url, backup['project_id'], 'backups',
+                            backup['id'])}}, 202)
+
+    def backups_list(self, request, request_id, project_id, view='summary'):
+        context, version = self._cinder(request, request_id, project_id, 'backup.list')
+        every = context.is_admin and listing.all_tenants(request.GET)
+        found = self.cloud.store.list('backups', where=lambda b: (
+            every or b.get('project_id') == context.project_id))
+        page, links, count = listing.paginate(request, found, 'backups',
+                                              self.public_url + request.path)
+        views = [public_backup(b, version, self.public_url) for b in page]
+        if view == 'summary':
+            views = [{k: v[k] for k in ('id', 'name', 'links')} for v in views]
+        body = {'backups': views}
+        if links:
+            body['backups_links'] = links
+        if version >= (3, 45) and listing.flag(request.GET, 'with_count'):
+            body['count'] = count
+        return self._ok(request, request_id, body)
 
     def backup_show(self, request, request_id, project_id, backup_id):
-        context, _version = self._cinder(request, request_id, project_id, 'backup.get')
+        context, version = self._cinder(request, request_id, project_id, 'backup.get')
         backup = self._visible(context, 'backups', backup_id)
         if backup is None:
             raise not_found('Backup', backup_id)
-        return self._ok(request, request_id, {'backup': backup})
+        return self._ok(request, request_id,
+                        {'backup': public_backup(backup, version, self.public_url)})
 
     # --- zones, limits, services ----------------------------------------------
     def azs(self, request, request_id, project_id):
