@@ -71,7 +71,13 @@ class Attachments:
                                      where=lambda a: a['volume_id'] == volume['id'])
             allowed = ('available', 'downloading') if not volume['multiattach'] else \
                 ('available', 'in-use', 'downloading', 'reserved')
-            if volume['status'] not in allowed or (others and not volume['multiattach']):
+            # As Cinder, a non-multiattach volume takes a second attachment of the
+            # same instance (Nova's live migration), never one of another.
+            same_instance = any(a['instance'] == spec['instance_uuid'] for a in others)
+            if others and same_instance and volume['status'] in ('in-use', 'reserved'):
+                allowed = (volume['status'],)
+            if volume['status'] not in allowed or (others and not volume['multiattach']
+                                                   and not same_instance):
                 raise CinderError(400, f"Invalid volume: Volume {volume['id']} status must "
                                   f"be {' or '.join(allowed)} to reserve, but the current "
                                   f"status is {volume['status']}.")

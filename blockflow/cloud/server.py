@@ -8,10 +8,10 @@ import threading
 
 import yaml
 
-from cheroot import wsgi
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
+from blockflow import wsgi_server
 from blockflow.cloud import app as cloud_app
 from blockflow.cloud import attachments
 from blockflow.cloud import faults as cloud_faults
@@ -67,7 +67,7 @@ def read_request_log(state_dir):
 
 class EmbeddedCloud:
     def __init__(self, state_dir, port=0, host='127.0.0.1', latency_profile=None,
-                 name='embedded'):
+                 auth_strategy='keystone', name='embedded'):
         self.state_dir = os.path.abspath(state_dir)
         self.cloud_name = name
         self.store = store.Store(self.state_dir)
@@ -78,16 +78,17 @@ class EmbeddedCloud:
         self.recovered = recovery.recover_interrupted_work(self.cinder)
         self.attachments = attachments.Attachments(self.cinder)
         self.cinder.seed_examples(cloud_app.PROJECT_ID)
-        self.app = cloud_app.CloudApp(self)
+        self.app = cloud_app.CloudApp(self, auth_strategy)
         # Latency is simulated by sleeping in the request thread, so the pool must
         # hold as many requests as clients send at once (hundreds of devices).
         # A listen backlog of cheroot's default 5 drops the SYNs of a burst of
         # new connections, and each dropped one costs the client a 1 s retransmit.
         self.request_log = RequestLog(self.app, os.path.join(self.state_dir, REQUEST_LOG))
-        self._server = wsgi.Server((host, port), self.request_log,
-                                   numthreads=REQUEST_THREADS,
-                                   request_queue_size=LISTEN_BACKLOG,
-                                   server_name='blockflow-cloud')
+        self._server = wsgi_server.Server((host, port), self.request_log,
+                                          numthreads=REQUEST_THREADS,
+                                          too_large=cloud_app.too_large,
+                                          request_queue_size=LISTEN_BACKLOG,
+                                          server_name='blockflow-cloud')
         self._thread = None
 
     @property
@@ -187,9 +188,11 @@ def main(argv=None):
     parser.add_argument('--state-dir', required=True)
     parser.add_argument('--latency-profile', default=None)
     parser.add_argument('--name', default='embedded', help='its clouds.yaml entry name')
+    parser.add_argument('--auth-strategy', choices=('keystone', 'noauth'), default='keystone',
+                        help="as Cinder's: noauth also accepts 'user:project' tokens")
     args = parser.parse_args(argv)
     cloud = EmbeddedCloud(args.state_dir, args.port, args.host, args.latency_profile,
-                          name=args.name)
+                          args.auth_strategy, name=args.name)
     cloud._server.prepare()
     cloud.publish()
     print(f'blockflow cloud ready {cloud.url} auth_url={cloud.auth_url} '

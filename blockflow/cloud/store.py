@@ -28,13 +28,21 @@ class Store:
 
     def __init__(self, state_dir):
         os.makedirs(state_dir, mode=0o700, exist_ok=True)
+        # It holds attachment connection_info (CHAP passwords, keyrings): the
+        # owner's alone, also when the directory was there before.
+        os.chmod(state_dir, 0o700)
         self.state_dir = state_dir
         self._lock = threading.RLock()
         self._closed = False
         # (wall time, kind, id, new status) of every status change, newest last:
         # what benchmarks measure poll lag against.
         self.status_log = collections.deque(maxlen=STATUS_LOG_LENGTH)
-        self._db = sqlite3.connect(os.path.join(state_dir, 'cloud.sqlite'),
+        path = os.path.join(state_dir, 'cloud.sqlite')
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        for suffix in ('', '-wal', '-shm'):   # sqlite gives -wal/-shm the db's mode
+            if os.path.exists(path + suffix):
+                os.chmod(path + suffix, 0o600)
+        self._db = sqlite3.connect(path,
                                    check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")

@@ -31,8 +31,9 @@ class CinderError(Exception):
     """An error Cinder answers with: status + fault name + message."""
 
     FAULTS = {400: 'badRequest', 401: 'unauthorized', 403: 'forbidden',
-              404: 'itemNotFound', 409: 'conflictingRequest', 413: 'overLimit',
-              500: 'computeFault', 503: 'serviceUnavailable'}
+              404: 'itemNotFound', 405: 'badMethod', 409: 'conflictingRequest',
+              413: 'overLimit', 415: 'badMediaType', 500: 'computeFault',
+              501: 'notImplemented', 503: 'serviceUnavailable'}
 
     def __init__(self, status, message):
         super().__init__(message)

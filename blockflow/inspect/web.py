@@ -13,13 +13,14 @@ import threading
 import webob
 import webob.dec
 import webob.exc
-from cheroot import wsgi
 
 from blockflow import secrets
+from blockflow import wsgi_server
 from blockflow.inspect import graph
 from blockflow.inspect import report
 
 REFRESH_MS = 1000
+UI_THREADS = 8
 
 _PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>blockflow — {title}</title>
@@ -161,8 +162,10 @@ class InspectServer:
     """The web view served by cheroot in a background thread."""
 
     def __init__(self, backend, host='127.0.0.1', port=0):
-        self._server = wsgi.Server((host, port), InspectApp(backend),
-                                   numthreads=4)
+        # Idle or trickling browsers/clients wait in the selector or are cut
+        # off by the read deadline, so a few workers serve every page.
+        self._server = wsgi_server.Server((host, port), InspectApp(backend),
+                                          numthreads=UI_THREADS)
         self._thread = None
 
     @property

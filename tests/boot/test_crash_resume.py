@@ -120,7 +120,8 @@ def test_crash_during_revert_then_resume_finishes_the_revert(embedded_cloud_proc
     instance_uuid = str(uuid.uuid4())
     # Fail the last of the four attachment completions (and its retries): by then
     # every volume device has created its volume, so vde's create-volume revert runs.
-    requests.post(embedded_cloud_process.url + '/admin/faults', timeout=10, json={
+    requests.post(embedded_cloud_process.url + '/admin/faults', timeout=10,
+                  headers=embedded_cloud_process.admin_headers(), json={
         'fail': [{'op': 'attachment.complete', 'nth': 4, 'status': 500, 'times': 1000}]})
     first = _blockflow(_boot_args(embedded_cloud_process, tmp_path, instance_uuid),
                        _env(tmp_path, 'revert:vde-create-volume', embedded_cloud_process))

@@ -62,7 +62,7 @@ def _crashed_boot(cloud, tmp_path, crash):
 
 
 def _counters(cloud):
-    return requests.get(cloud.url + '/admin/counters', timeout=10).json()
+    return requests.get(cloud.url + '/admin/counters', timeout=10, headers=cloud.admin_headers()).json()
 
 
 def _flows(tmp_path):
@@ -168,7 +168,7 @@ def test_a_hung_owners_claim_expires_and_another_resumer_takes_over(
         embedded_cloud_process, tmp_path):
     cloud = embedded_cloud_process
     # Creations take long enough for the boot to be caught while it owns the flow.
-    requests.post(cloud.url + '/admin/faults', timeout=10,
+    requests.post(cloud.url + '/admin/faults', timeout=10, headers=cloud.admin_headers(),
                   json={'latency': {'create_base_s': 8.0}}).raise_for_status()
     env = dict(_env(tmp_path, cloud=cloud), **{claims.EXPIRY_ENV: '3'})
     instance_uuid = str(uuid.uuid4())

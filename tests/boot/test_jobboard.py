@@ -61,6 +61,7 @@ def test_killed_conductors_job_is_finished_by_another(embedded_cloud_process, re
     env = embedded_cloud_process.env(dict(os.environ, XDG_STATE_HOME=str(tmp_path / 'state')))
     db = f'sqlite:///{tmp_path}/flows.sqlite'
     requests.post(embedded_cloud_process.url + '/admin/faults', timeout=10,
+                  headers=embedded_cloud_process.admin_headers(),
                   json={'latency': {'create_base_s': 3.0}})
 
     def conductor(name):

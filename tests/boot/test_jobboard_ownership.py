@@ -73,9 +73,10 @@ def test_a_conductor_waits_for_the_resumer_that_holds_the_flow(embedded_cloud_pr
     assert posted.returncode == 0, posted.stderr[-2000:]
     flow_id = _flows(tmp_path)[instance_uuid].uuid
     # Slow creations keep the resumer on the flow while the conductor comes up.
-    requests.post(cloud.url + '/admin/faults', timeout=10,
+    requests.post(cloud.url + '/admin/faults', timeout=10, headers=cloud.admin_headers(),
                   json={'latency': {'create_base_s': 4.0}}).raise_for_status()
-    requests.delete(cloud.url + '/admin/counters', timeout=10).raise_for_status()
+    requests.delete(cloud.url + '/admin/counters', timeout=10,
+                    headers=cloud.admin_headers()).raise_for_status()
     resumer = subprocess.Popen(_cli('resume', flow_id, '--connection', db, env=env), env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     backend = persistence.get_backend(db)
@@ -108,6 +109,6 @@ def test_a_conductor_waits_for_the_resumer_that_holds_the_flow(embedded_cloud_pr
         resumer.kill()
         backend.close()
     # One run made the calls: the conductor ran the flow only once it was done.
-    counters = requests.get(cloud.url + '/admin/counters', timeout=10).json()
+    counters = requests.get(cloud.url + '/admin/counters', timeout=10, headers=cloud.admin_headers()).json()
     assert counters['volume.create'] == 2 and counters['attachment.update'] == 2, counters
     _assert_booted_once(cloud, tmp_path, instance_uuid)

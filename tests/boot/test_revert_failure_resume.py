@@ -11,7 +11,8 @@ from tests.boot.test_crash_resume import (_blockflow, _boot_args, _cinder, _env,
 
 
 def _faults(cloud, spec):
-    requests.post(cloud.url + '/admin/faults', timeout=10, json=spec).raise_for_status()
+    requests.post(cloud.url + '/admin/faults', timeout=10, json=spec,
+                  headers=cloud.admin_headers()).raise_for_status()
 
 
 def test_revert_failure_is_resumed_until_clean(embedded_cloud_process, tmp_path):

@@ -8,6 +8,7 @@ from cinderclient import client as cinder_client
 from cinderclient import exceptions as cinder_exc
 
 from blockflow.cloud.server import EmbeddedCloud
+from tests.fixtures.cloud import admin_headers
 
 
 def _wait(cinder, volume_id, status, timeout=10):
@@ -35,15 +36,23 @@ def test_version_discovery_and_microversions(embedded_cloud):
     assert bad.status_code == 406
 
 
-def test_noauth_convention(embedded_cloud):
+def test_noauth_convention_only_in_noauth_mode(embedded_cloud, tmp_path):
     project = embedded_cloud.project_id
     url = f'{embedded_cloud.url}/volume/v3/{project}/volumes'
+    # Started as Keystone: a "user:project" token is no token at all.
     assert requests.get(url, headers={'X-Auth-Token': f'admin:{project}'},
-                        timeout=5).status_code == 200
-    wrong = requests.get(url, headers={'X-Auth-Token': 'admin:0badc0de'}, timeout=5)
-    assert wrong.status_code == 400
-    assert wrong.json()['badRequest']['message'] == 'Malformed request url'
+                        timeout=5).status_code == 401
+    assert requests.get(url, headers={'X-Auth-Token': f':{project}'},
+                        timeout=5).status_code == 401
     assert requests.get(url, timeout=5).status_code == 401
+    with EmbeddedCloud(str(tmp_path / 'noauth'), auth_strategy='noauth') as noauth:
+        url = f'{noauth.url}/volume/v3/{project}/volumes'
+        assert requests.get(url, headers={'X-Auth-Token': f'admin:{project}'},
+                            timeout=5).status_code == 200
+        wrong = requests.get(url, headers={'X-Auth-Token': 'admin:0badc0de'}, timeout=5)
+        assert wrong.status_code == 400
+        assert wrong.json()['badRequest']['message'] == 'Malformed request url'
+        assert requests.get(url, timeout=5).status_code == 401
 
 
 def test_volume_lifecycle_and_refusals(embedded_cloud):
@@ -109,13 +118,15 @@ def test_quota_and_fault_injection_over_http(embedded_cloud):
     with pytest.raises(cinder_exc.OverLimit) as info:
         cinder.volumes.create(1)
     assert f"Maximum number of volumes allowed ({allowed}) exceeded" in str(info.value)
-    requests.post(embedded_cloud.admin_url + '/faults', timeout=5,
+    admin = admin_headers(embedded_cloud.auth_url)
+    requests.post(embedded_cloud.admin_url + '/faults', timeout=5, headers=admin,
                   json={'fail': [{'op': 'volume.list', 'nth': 1, 'status': 503}]})
     with pytest.raises(cinder_exc.ClientException) as info:
         cinder.volumes.list()
     assert info.value.code == 503
     cinder.volumes.list()
-    counters = requests.get(embedded_cloud.admin_url + '/counters', timeout=5).json()
+    counters = requests.get(embedded_cloud.admin_url + '/counters', timeout=5,
+                            headers=admin).json()
     assert counters['volume.list'] == 3 and counters['volume.create'] == 2
 
 

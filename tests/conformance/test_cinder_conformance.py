@@ -16,6 +16,7 @@ import requests
 
 from blockflow import clients as clients_module
 from blockflow.cloud import glance as cloud_glance
+from blockflow.cloud.server import EmbeddedCloud
 
 pytestmark = pytest.mark.realcinder
 
@@ -117,10 +118,20 @@ class Target:
                          version=version)
 
 
+@pytest.fixture
+def embedded_noauth_cloud(tmp_path):
+    """The embedded cloud as a noauth Cinder: reached the same way as the real one."""
+    cloud = EmbeddedCloud(str(tmp_path / 'cloud'), latency_profile='fast',
+                          auth_strategy='noauth')
+    cloud.start()
+    yield cloud
+    cloud.stop()
+
+
 @pytest.fixture(params=['embedded', 'real'])
 def target(request):
     if request.param == 'embedded':
-        cloud = request.getfixturevalue('embedded_cloud')
+        cloud = request.getfixturevalue('embedded_noauth_cloud')
         return Target('embedded', f'{cloud.url}/volume', cloud, f'{cloud.url}/volume/')
     real = request.getfixturevalue('real_cinder')
     return Target('real', real.url, real.glance_cloud, f'{real.url}/')
@@ -374,6 +385,19 @@ def test_over_quota_is_413_over_limit(target):
         413, {'overLimit': {'code': 413, 'message': 'VolumeLimitExceeded: Maximum number of '
                             "volumes allowed (1) exceeded for quota 'volumes'.",
                             'retryAfter': '0'}})
+
+
+def test_per_volume_gigabytes_quota(target):
+    project = uuid.uuid4().hex
+    status, body = target.http('PUT', f'/os-quota-sets/{project}',
+                               {'quota_set': {'per_volume_gigabytes': 1}})
+    assert status == 200 and body['quota_set']['per_volume_gigabytes'] == 1, body
+    status, body = target.http('POST', '/volumes', {'volume': {'size': 2}}, project=project)
+    assert status == 413, body
+    assert body['overLimit']['message'] == ('VolumeSizeExceedsLimit: Requested volume size '
+                                            '2G is larger than maximum allowed limit 1G.')
+    status, body = target.http('POST', '/volumes', {'volume': {'size': 1}}, project=project)
+    assert status == 202, body
 
 
 # --- images -----------------------------------------------------------------------------------
