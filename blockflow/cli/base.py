@@ -1,0 +1,92 @@
+"""What every ``blockflow`` command shares, on cliff/osc-lib's command classes.
+
+Listers and ShowOnes get cliff's formatters (``-f table|json|value|yaml|csv``,
+``-c``, ``--max-width``, ``--fit-width``, ``--noindent``). For ``-f json``
+without ``-c`` a command may keep the richer JSON document it always printed
+(``{"flows": [...]}``, ``{"devices": ...}``); with ``-c`` JSON is cliff's rows.
+Secrets are masked before any formatter sees a value.
+"""
+
+from osc_lib.command import command
+
+from blockflow import exceptions
+
+
+class NotFound(exceptions.BlockflowError):
+    """A flow, instance or job the user named does not exist (exit 1)."""
+
+    msg_fmt = '%(what)s: not found'
+    http_status = 404
+
+
+def table_ok(value):
+    """A cell for table/value/csv: None as '-', structures kept for cliff's JSON."""
+    return '-' if value is None or value == '' else value
+
+
+class _Display:
+    """JSON documents and masking for Listers/ShowOnes."""
+
+    document = None
+    exit_code = 0
+
+    def run(self, parsed_args):
+        super().run(parsed_args)
+        return self.exit_code
+
+    def produce_output(self, parsed_args, column_names, data):
+        if (parsed_args.formatter == 'json' and self.document is not None
+                and not parsed_args.columns):
+            from blockflow.cli import output
+            output.print_json(self.document, self.app.stdout,
+                              indent=None if getattr(parsed_args, 'noindent', False) else 2)
+            return 0
+        return super().produce_output(parsed_args, column_names, data)
+
+
+class Command(command.Command):
+    """A command that prints what it does (no cliff formatter)."""
+
+
+def add_format(parser):
+    """-f for commands whose result is a message or a document, not rows."""
+    parser.add_argument('-f', '--format', dest='formatter', metavar='FORMAT',
+                        choices=('table', 'json'), default='table',
+                        help='table (lines for people) or json (one document, errors '
+                             'too); default: table')
+
+
+class Lister(_Display, command.Lister):
+    pass
+
+
+class ShowOne(_Display, command.ShowOne):
+    pass
+
+
+def add_connection(parser, what='persistence backend'):
+    parser.add_argument(
+        '--connection', metavar='URL', default=None,
+        help=f'{what} (SQLAlchemy URL: sqlite:///FILE, mysql+pymysql://..., '
+             'postgresql://...); default: the sqlite file in $XDG_STATE_HOME/blockflow/')
+
+
+def add_quiet(parser):
+    parser.add_argument('--quiet', action='store_true',
+                        help='no progress and no notes on stderr')
+
+
+def add_libvirt_uri(parser):
+    parser.add_argument('--libvirt-uri', metavar='URI', default='test:///default',
+                        help='libvirt connection URI (default: test:///default)')
+
+
+def add_jobboard(parser, required=False):
+    parser.add_argument('--jobboard', metavar='URL', required=required,
+                        help='jobboard URL: redis://HOST:PORT[/DB] or zookeeper://HOST:PORT '
+                             '(needs the blockflow[zookeeper] extra)')
+
+
+def add_microversion(parser):
+    parser.add_argument('--microversion', metavar='X.Y', default=None,
+                        help='compute API microversion of the request')
