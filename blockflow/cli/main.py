@@ -87,11 +87,19 @@ class BlockflowApp(app.App):
         errors.setup_logging(self.options.debug)
 
     def initialize_app(self, argv):
+        from blockflow import exceptions
         from blockflow.cli import errors
-        errors.load_config(self.options.config_file)
+        self.config_error = None
+        try:
+            errors.load_config(self.options.config_file)
+        except exceptions.UsageError as exc:
+            self.config_error = exc
 
     def run_subcommand(self, argv):
         from blockflow.cli import errors
+        if self.config_error is not None:
+            errors.print_error(self.config_error)
+            return 2
         try:
             factory, name, sub_argv = self.command_manager.find_command(argv)
         except ValueError:

@@ -281,7 +281,6 @@ class Plan(Validate):
         return parser
 
     def take_action(self, parsed_args):
-        from osc_lib.cli import format_columns
         plan = check_request(parsed_args)
         if parsed_args.graph:
             _draw_plan(plan, parsed_args.graph)
@@ -291,7 +290,7 @@ class Plan(Validate):
         _report_skipped(parsed_args, self.document)
         return (('Device', 'Kind', 'Boot Index', 'Steps'),
                 [(_printable(d.get('device_name')), _printable(d.get('kind')),
-                  _printable(d.get('boot_index')), format_columns.ListColumn(steps_of(d)))
+                  _printable(d.get('boot_index')), ' '.join(steps_of(d)))
                  for d in plan.devices])
 
 
