@@ -20,8 +20,18 @@ class NotFound(exceptions.BlockflowError):
 
 
 def table_ok(value):
-    """A cell for table/value/csv: None as '-', structures kept for cliff's JSON."""
-    return '-' if value is None or value == '' else value
+    """A cell: empty is None (shown '-' in tables, '' in value/csv, null in json/yaml)."""
+    return None if value == '' else value
+
+
+_EMPTY = {'table': '-', 'value': '', 'csv': ''}
+
+
+def _shown(formatter, data):
+    empty = _EMPTY.get(formatter)
+    if empty is None:
+        return data
+    return [tuple(empty if cell is None else cell for cell in row) for row in data]
 
 
 class _Display:
@@ -41,6 +51,10 @@ class _Display:
             output.print_json(self.document, self.app.stdout,
                               indent=None if getattr(parsed_args, 'noindent', False) else 2)
             return 0
+        if isinstance(self, command.ShowOne):
+            data = _shown(parsed_args.formatter, [data])[0]
+        else:
+            data = _shown(parsed_args.formatter, data)
         return super().produce_output(parsed_args, column_names, data)
 
 

@@ -116,7 +116,7 @@ class Boot(base.Lister):
         from blockflow import boot as boot_module
         from blockflow.cli import cloudopts
         from blockflow.cli.progress import BootProgress
-        quiet = args.quiet or args.formatter != 'table'
+        quiet = args.quiet or args.formatter == 'json'
         with cloudopts.selected(args) as cloud_ref:
             options = _boot_options(args, instance_uuid, cloud_ref)
             boot_module.prepare(options)        # fails fast, in one line

@@ -67,14 +67,16 @@ def _serve(args):
 
     from blockflow import cloudconfig
     from blockflow import secrets
+    from blockflow.cli import cloudopts
     from blockflow.cloud.server import EmbeddedCloud
+    cloudopts.check_latency_profile(args.latency_profile)
     state_dir = args.state_dir or cloudconfig.embedded_home(args.name)
     try:
         cloud = EmbeddedCloud(state_dir, args.port, args.host, args.latency_profile,
                               name=args.name)
     except (OSError, ValueError) as exc:
         raise exceptions.UsageError(f'cloud serve: {exc}')
-    cloud.start()
+    cloud.start()      # a busy --port: OSError, one line by blockflow.cli.errors
     if args.write_clouds_yaml:
         _merge_into(args.write_clouds_yaml, cloud.clouds_config())
     shown = yaml.safe_dump(secrets.mask(cloud.clouds_config()), default_flow_style=False)

@@ -43,6 +43,21 @@ def _add_latency(parser, latency):
                                  'JSON file (with --embedded)')
 
 
+def check_latency_profile(profile):
+    """--latency-profile names a profile or a readable JSON file: one line if not."""
+    if not profile:
+        return
+    from blockflow.cloud import faults
+    try:
+        faults.load_profile(profile)
+    except (OSError, ValueError, TypeError) as exc:
+        reason = 'no such profile or file' if isinstance(exc, FileNotFoundError) else \
+            ' '.join(str(exc).split())
+        raise exceptions.UsageError(
+            f'--latency-profile: {profile}: {reason} (known: none, '
+            + ', '.join(sorted(set(faults.PROFILES) - {'none'})) + ', or a JSON file of latencies)')
+
+
 def _served_at(ref):
     """The auth URL of an embedded cloud that answers now, else None."""
     try:
@@ -69,6 +84,7 @@ def serving(ref, latency_profile=None):
         yield
         return
     from blockflow.cloud.server import EmbeddedCloud
+    check_latency_profile(latency_profile)
     home = ref['embedded']
     if not os.path.isdir(home):
         raise cloudconfig.CloudError(

@@ -13,7 +13,7 @@ import sys
 from blockflow import exceptions
 
 # URL scheme (or driver module) -> the setup.cfg extra that installs its driver.
-EXTRAS = {'mysql': 'mysql', 'pymysql': 'mysql', 'MySQLdb': 'mysql',
+EXTRAS = {'mysql': 'mysql', 'pymysql': 'mysql', 'MySQLdb': 'mysql', 'mysqlclient': 'mysql',
           'postgresql': 'postgresql', 'psycopg2': 'postgresql', 'psycopg': 'postgresql',
           'zookeeper': 'zookeeper', 'kazoo': 'zookeeper', 'redis': 'redis'}
 
@@ -54,7 +54,8 @@ def setup_logging(debug):
     logging.getLogger('taskflow').setLevel(logging.DEBUG if debug else logging.CRITICAL)
     # keystoneauth warns before it reports the same failure we turn into one line.
     logging.getLogger('keystoneauth').setLevel(quiet)
-    logging.getLogger('stevedore').setLevel(quiet)
+    # stevedore logs a driver it cannot import; blockflow names the missing extra instead.
+    logging.getLogger('stevedore').setLevel(logging.DEBUG if debug else logging.CRITICAL)
     logging.getLogger('cliff').setLevel(quiet)
 
 
@@ -84,17 +85,22 @@ def missing_extra(module):
     extra = EXTRAS.get(root)
     if extra is None:
         return None
-    return EnvironmentFailure(
-        f'the {root} driver is not installed: pip install "blockflow[{extra}]"')
+    how = {'mysql': ' and write mysql+pymysql://...',
+           'postgresql': ' and write postgresql+psycopg2://...'}.get(extra, '')
+    return EnvironmentFailure(f'the {root} driver is not installed: '
+                              f'pip install "blockflow[{extra}]"{how}')
 
 
 def explain(exc):
     """A BlockflowError for an environment failure, or None if unknown."""
     if isinstance(exc, ModuleNotFoundError):
         return missing_extra(exc.name)
-    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
-        return EnvironmentFailure(f'address already in use ({exc.strerror}): choose '
-                                  'another --port or stop what listens there')
+    if isinstance(exc, OSError) and (exc.errno == errno.EADDRINUSE
+                                     or 'Address already in use' in str(exc)):
+        where = re.search(r"\('([^']*)', (\d+)\)", str(exc))
+        address = f'{where.group(1)}:{where.group(2)} ' if where else ''
+        return EnvironmentFailure(f'address {address}already in use: choose another '
+                                  '--port or stop what listens there')
     module = type(exc).__module__ or ''
     if module.startswith('sqlalchemy'):
         text = str(exc).splitlines()[0]

@@ -144,16 +144,22 @@ class ServeUi(base.Command):
         return parser
 
     def take_action(self, parsed_args):
+        import time
+
         from blockflow import persistence
         from blockflow.inspect import web
         backend = persistence.get_backend(parsed_args.connection)
         try:
             server = web.InspectServer(backend, host=parsed_args.host, port=parsed_args.port)
-            print(f'blockflow ui on http://{parsed_args.host}:'
-                  f'{parsed_args.port or "(free port)"}  (Ctrl-C to stop)', flush=True)
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
+            server.start()      # binds now: a busy port is one line, before any banner
+            print(f'blockflow ui on {server.url}  (Ctrl-C to stop)', flush=True)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                server.stop()
         finally:
             backend.close()
         return 0
