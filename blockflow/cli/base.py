@@ -64,7 +64,7 @@ class Command(command.Command):
 
 def add_format(parser):
     """-f for commands whose result is a message or a document, not rows."""
-    parser.add_argument('-f', '--format', dest='formatter', metavar='FORMAT',
+    parser.add_argument('-f', '--format', dest='formatter',
                         choices=('table', 'json'), default='table',
                         help='table (lines for people) or json (one document, errors '
                              'too); default: table')

@@ -36,10 +36,10 @@ def _one_line(text):
 def setup_logging(debug):
     import logging
 
-    from blockflow import secrets
-
     class _MaskingFormatter(logging.Formatter):
         def format(self, record):
+            # Imported on the first record: oslo.utils costs start-up time.
+            from blockflow import secrets
             return secrets.mask_text(super().format(record))
 
     handler = logging.StreamHandler(sys.stderr)

@@ -30,6 +30,11 @@ COMMANDS = {
 }
 
 
+# The command line being run: keystoneauth registers the options of the auth
+# plugin it names, so cloud options are added knowing it (osc-lib peeks the same way).
+CURRENT_ARGV = None
+
+
 class _Lazy:
     """An entry point without scanning installed distributions."""
 
@@ -133,7 +138,9 @@ class _VersionAction(argparse.Action):
 def main(argv=None):
     # Global options (--debug, --config-file) are accepted anywhere on the line:
     # cliff parses them with parse_known_args before the command's own parser.
+    global CURRENT_ARGV
     argv = list(sys.argv[1:] if argv is None else argv)
+    CURRENT_ARGV = argv
     blockflow = BlockflowApp()
     try:
         code = blockflow.run(argv)
