@@ -42,7 +42,18 @@ def setup_logging(debug):
             from blockflow import secrets
             return secrets.mask_text(super().format(record))
 
-    handler = logging.StreamHandler(sys.stderr)
+    class _CurrentStderr(logging.StreamHandler):
+        """Writes to whatever sys.stderr is now (commands run in-process by tests)."""
+
+        @property
+        def stream(self):
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, _value):
+            pass
+
+    handler = _CurrentStderr()
     handler.setFormatter(_MaskingFormatter('%(levelname)s %(name)s: %(message)s'))
     root = logging.getLogger()
     root.handlers[:] = [handler]
