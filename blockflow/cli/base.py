@@ -7,9 +7,29 @@ without ``-c`` a command may keep the richer JSON document it always printed
 Secrets are masked before any formatter sees a value.
 """
 
+import contextlib
+import sys
+
 from osc_lib.command import command
 
 from blockflow import exceptions
+
+
+@contextlib.contextmanager
+def without_eventlet():
+    """Imports of a read-only view: TaskFlow and oslo.utils probe for eventlet
+    (``try_import``, a quarter of a second here) only to tune green threads,
+    which a view never runs. Inside the block the probes find nothing;
+    eventlet stays importable afterwards for whoever needs it."""
+    if 'eventlet' in sys.modules:
+        yield
+        return
+    sys.modules['eventlet'] = None
+    try:
+        yield
+    finally:
+        if sys.modules.get('eventlet', 0) is None:
+            del sys.modules['eventlet']
 
 
 class NotFound(exceptions.BlockflowError):

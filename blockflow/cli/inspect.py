@@ -38,7 +38,9 @@ class ListFlows(base.Lister):
         return parser
 
     def take_action(self, parsed_args):
-        from blockflow.inspect import report
+        with base.without_eventlet():
+            from blockflow import persistence  # noqa: F401
+            from blockflow.inspect import report
         with _connection(parsed_args.connection) as conn:
             rows = report.list_flows(conn)
         self.document = {'flows': rows}
@@ -66,8 +68,10 @@ class ShowFlow(base.Lister):
         return parser
 
     def take_action(self, parsed_args):
-        from blockflow.inspect import graph
-        from blockflow.inspect import report
+        with base.without_eventlet():
+            from blockflow import persistence  # noqa: F401
+            from blockflow.inspect import graph
+            from blockflow.inspect import report
         try:
             with _connection(parsed_args.connection) as conn:
                 shown = report.flow_report(conn, parsed_args.flow_id)
@@ -103,8 +107,10 @@ class GraphFlow(base.Command):
         return parser
 
     def take_action(self, parsed_args):
-        from blockflow.inspect import graph
-        from blockflow.inspect import report
+        with base.without_eventlet():
+            from blockflow import persistence  # noqa: F401
+            from blockflow.inspect import graph
+            from blockflow.inspect import report
         try:
             with _connection(parsed_args.connection) as conn:
                 _book, flow_detail = graph.find_flow_detail(conn, parsed_args.flow_id)

@@ -22,7 +22,8 @@ class Devices(base.Lister):
         return parser
 
     def take_action(self, args):
-        from blockflow import records
+        with base.without_eventlet():
+            from blockflow import records
         store = records.Records(boot_cli.records_url(args.connection))
         rows = store.for_instance(args.instance_uuid)
         if not rows:
