@@ -15,7 +15,7 @@ from blockflow import exceptions
 # URL scheme (or driver module) -> the setup.cfg extra that installs its driver.
 EXTRAS = {'mysql': 'mysql', 'pymysql': 'mysql', 'MySQLdb': 'mysql', 'mysqlclient': 'mysql',
           'postgresql': 'postgresql', 'psycopg2': 'postgresql', 'psycopg': 'postgresql',
-          'zookeeper': 'zookeeper', 'kazoo': 'zookeeper', 'redis': 'redis'}
+          'zookeeper': 'zookeeper', 'kazoo': 'zookeeper'}
 
 
 class EnvironmentFailure(exceptions.BlockflowError):
