@@ -47,7 +47,8 @@ class Conductor(base.Command):
         parser.add_argument('--claim-expiry', type=float, metavar='SECONDS',
                             default=jobboard.CLAIM_EXPIRY_S,
                             help='seconds a claim lasts unless extended; a dead conductor\'s '
-                                 f'job is taken over after that (default: {jobboard.CLAIM_EXPIRY_S})')
+                                 'job is taken over after that '
+                                 f'(default: {jobboard.CLAIM_EXPIRY_S})')
         from blockflow.cli import cloudopts
         cloudopts.add(parser)
         return parser
