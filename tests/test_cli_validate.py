@@ -1,6 +1,5 @@
 """``blockflow validate`` / ``blockflow plan`` on the shipped examples."""
 
-import io
 import json
 import os
 import pathlib
@@ -8,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-from rich.console import Console
 
 from blockflow import kinds
 from blockflow.cli import main as cli_main
@@ -79,13 +77,12 @@ def test_validate_table_lists_devices(capsys):
     code, out, err = run(capsys, 'validate', ALL_KINDS, *MICROVERSION,
                          '--catalog', CATALOG)
     assert code == 0 and err == ''
-    for header in ('device', 'kind', 'source→dest', 'size', 'boot index',
-                   'bus', 'type', 'ids'):
+    for header in ('Device', 'Kind', 'Size', 'Boot Index', 'Bus', 'Type', 'IDs'):
         assert header in out
-    assert 'root device: /dev/vda' in out
     for name in ('/dev/vda', '/dev/vdf', f'snapshot_id={SNAPSHOT}',
-                 'image→volume', '2 GiB', 'volume_type=SAS-public'):
+                 'image->volume', '2 GiB', 'volume_type=SAS-public'):
         assert name in out
+    assert '→' not in out
 
 
 def test_plan_json_gives_each_device_its_kind_steps(capsys):
@@ -98,32 +95,12 @@ def test_plan_json_gives_each_device_its_kind_steps(capsys):
         assert device['steps'] == list(spec.steps)
 
 
-def test_plan_text_is_an_indented_tree_when_piped(capsys):
+def test_plan_value_lists_each_device_with_its_steps(capsys):
     code, out, _ = run(capsys, 'plan', ALL_KINDS, *MICROVERSION,
-                       '--catalog', CATALOG)
+                       '--catalog', CATALOG, '-f', 'value', '-c', 'Device', '-c', 'Steps')
     assert code == 0
-    lines = out.splitlines()
-    assert lines[0] == 'server  root device /dev/vda'
-    header = next(i for i, line in enumerate(lines)
-                  if line.startswith('  /dev/vdd  volume'))
     steps = kinds.KINDS[kinds.Kind.VOLUME].steps
-    assert lines[header + 1:header + 1 + len(steps)] == [
-        f'    {n}. {step}' for n, step in enumerate(steps, 1)]
-
-
-def test_plan_tree_uses_rich_on_a_terminal(capsys):
-    from blockflow.validation import pipeline
-
-    body = json.loads(pathlib.Path(ALL_KINDS).read_text())
-    from blockflow.validation import catalog
-    plan = pipeline.validate(body, microversion='2.67',
-                             catalog=catalog.JsonCatalog.from_file(CATALOG))
-    buffer = io.StringIO()
-    cli_validate.print_plan_tree(
-        plan, console=Console(file=buffer, force_terminal=True, width=200))
-    text = buffer.getvalue()
-    assert '├── ' in text and '└── ' in text
-    assert '1. get-snapshot' in text and 'create-local-disk' in text
+    assert f"/dev/vdd {' '.join(steps)}" in out.splitlines()
 
 
 # --- refused requests ------------------------------------------------------------
@@ -275,14 +252,13 @@ def test_table_of_two_thousand_devices(capsys, tmp_path):
     finally:
         from blockflow import conf
         conf.CONF(args=[], project='blockflow', default_config_files=[])
-    assert code == 0 and err == ''
+    assert code == 0 and (err == '' or err.startswith('note: no cloud')), err
     lines = out.splitlines()
-    assert lines[0] == 'root device: /dev/vda'
-    assert lines[1].split() == ['device', 'kind', 'source→dest', 'size', 'boot',
-                                'index', 'bus', 'type', 'ids']
-    rows = [line.split() for line in lines[3:]]
+    assert [cell.strip() for cell in lines[1].split('|')[1:-1]] == [
+        'Device', 'Kind', 'Size', 'Boot Index', 'Bus', 'Type', 'IDs']
+    rows = [[cell.strip() for cell in line.split('|')[1:-1]] for line in lines[3:-1]]
     assert len(rows) == 2000 and len({row[0] for row in rows}) == 2000
-    assert rows[0][:5] == ['/dev/vda', 'blank->volume', 'blank→volume', '1', 'GiB']
+    assert rows[0][:3] == ['/dev/vda', 'blank->volume', '1 GiB']
     assert rows[-1][0] == '/dev/vdbxx'
 
 

@@ -6,18 +6,14 @@ and ``blockflow --os-cloud NAME`` reach it like any other cloud.
 """
 
 import os
-import signal
-import threading
 
-import yaml
-
-from blockflow import cloudconfig
 from blockflow import exceptions
-from blockflow import secrets
+from blockflow.cli import base
 
 
 def _merge_into(path, config):
     """Add the cloud's entries to a clouds.yaml (created 0600 if missing)."""
+    import yaml
     try:
         with open(path, encoding='utf-8') as stream:
             current = yaml.safe_load(stream) or {}
@@ -33,15 +29,54 @@ def _merge_into(path, config):
         yaml.safe_dump(current, stream, default_flow_style=False)
 
 
+class CloudServe(base.Command):
+    """Serve the embedded Keystone v3, Cinder v3 and Glance v2 cloud on loopback.
+
+    Prints where it listens and the clouds.yaml to use; runs until SIGTERM or
+    Ctrl-C. A busy port is one line (exit 1): choose another --port.
+    """
+
+    def get_parser(self, prog_name):
+        from blockflow import cloudconfig
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--name', default=cloudconfig.EMBEDDED_DEFAULT, metavar='NAME',
+                            help='the cloud (and its clouds.yaml entry) name '
+                                 f'(default: {cloudconfig.EMBEDDED_DEFAULT})')
+        parser.add_argument('--port', type=int, default=8776, metavar='PORT',
+                            help='TCP port of the Cinder/Keystone/Glance API (default: 8776)')
+        parser.add_argument('--host', default='127.0.0.1', metavar='ADDRESS',
+                            help='address to bind (loopback unless you ask otherwise)')
+        parser.add_argument('--state-dir', metavar='DIR',
+                            help='where volumes and state live '
+                                 '(default: $XDG_STATE_HOME/blockflow/clouds/NAME)')
+        parser.add_argument('--latency-profile', default=None, metavar='PROFILE',
+                            help='none, fast, bench, or a JSON file of latencies')
+        parser.add_argument('--write-clouds-yaml', metavar='FILE',
+                            help='also add the entries (with passwords) to this clouds.yaml')
+        return parser
+
+    def take_action(self, args):
+        return _serve(args)
+
+
 def _serve(args):
+    import signal
+    import threading
+
+    import yaml
+
+    from blockflow import cloudconfig
+    from blockflow import secrets
+    from blockflow.cli import cloudopts
     from blockflow.cloud.server import EmbeddedCloud
+    cloudopts.check_latency_profile(args.latency_profile)
     state_dir = args.state_dir or cloudconfig.embedded_home(args.name)
     try:
         cloud = EmbeddedCloud(state_dir, args.port, args.host, args.latency_profile,
                               name=args.name)
     except (OSError, ValueError) as exc:
         raise exceptions.UsageError(f'cloud serve: {exc}')
-    cloud.start()
+    cloud.start()      # a busy --port: OSError, one line by blockflow.cli.errors
     if args.write_clouds_yaml:
         _merge_into(args.write_clouds_yaml, cloud.clouds_config())
     shown = yaml.safe_dump(secrets.mask(cloud.clouds_config()), default_flow_style=False)
@@ -59,22 +94,3 @@ def _serve(args):
         pass
     cloud.stop()
     return 0
-
-
-def register(subparsers):
-    cloud = subparsers.add_parser('cloud', help='the embedded cloud')
-    sub = cloud.add_subparsers(dest='cloud_command', metavar='ACTION')
-    sub.required = True
-    serve = sub.add_parser('serve', help='serve Keystone v3, Cinder v3 and Glance v2 on loopback')
-    serve.add_argument('--name', default=cloudconfig.EMBEDDED_DEFAULT,
-                       help='the cloud (and its clouds.yaml entry) name')
-    serve.add_argument('--port', type=int, default=8776)
-    serve.add_argument('--host', default='127.0.0.1',
-                       help='address to bind (loopback unless you ask otherwise)')
-    serve.add_argument('--state-dir', help='where volumes and state live '
-                                           '(default: $XDG_STATE_HOME/blockflow/clouds/NAME)')
-    serve.add_argument('--latency-profile', default=None,
-                       help='none, fast, bench, or a JSON file of latencies')
-    serve.add_argument('--write-clouds-yaml', metavar='FILE',
-                       help='also add the entries (with passwords) to this clouds.yaml')
-    serve.set_defaults(func=_serve)

@@ -21,8 +21,28 @@ ARGV = None
 _peeked = {}
 
 
+# Where openstack.config looks for clouds.yaml (besides OS_CLIENT_CONFIG_FILE).
+_CONFIG_DIRS = (os.getcwd, lambda: os.path.join(
+    os.environ.get('XDG_CONFIG_HOME') or os.path.expanduser('~/.config'), 'openstack'),
+    lambda: '/etc/openstack')
+
+
+def nothing_configured():
+    """No OS_* variable and no clouds.yaml anywhere openstack.config looks: no
+    cloud can be selected but by options, so openstacksdk need not be loaded."""
+    if any(key.startswith('OS_') for key in os.environ):
+        return False
+    for directory in _CONFIG_DIRS:
+        for name in ('clouds.yaml', 'clouds.yml', 'clouds.json'):
+            if os.path.exists(os.path.join(directory(), name)):
+                return False
+    return True
+
+
 def add(parser, latency=True):
-    argv = ARGV if ARGV is not None else sys.argv[1:]
+    from blockflow.cli import main as cli_main
+    argv = ARGV if ARGV is not None else cli_main.CURRENT_ARGV
+    argv = argv if argv is not None else sys.argv[1:]
     key = (tuple(argv), os.environ.get('OS_CLOUD'), os.environ.get('OS_CLIENT_CONFIG_FILE'),
            os.environ.get('OS_AUTH_TYPE'), os.environ.get('XDG_CONFIG_HOME'))
     if parser.prog.split()[-1] not in argv:
@@ -31,16 +51,33 @@ def add(parser, latency=True):
         return _add_latency(parser, latency)
     if key not in _peeked:      # one peek per command line, not one per subcommand
         _peeked.clear()
-        _peeked[key] = cloudconfig.peek_auth_type(argv)
+        _peeked[key] = ('password' if nothing_configured() and not any(
+                            arg.startswith('--os-cloud') for arg in argv)
+                        else cloudconfig.peek_auth_type(argv))
     cloudconfig.add_arguments(parser, argv, _peeked[key])
     _add_latency(parser, latency)
 
 
 def _add_latency(parser, latency):
     if latency:
-        parser.add_argument('--latency-profile', default=None,
+        parser.add_argument('--latency-profile', default=None, metavar='PROFILE',
                             help='embedded cloud latency profile: none, fast, bench or a '
                                  'JSON file (with --embedded)')
+
+
+def check_latency_profile(profile):
+    """--latency-profile names a profile or a readable JSON file: one line if not."""
+    if not profile:
+        return
+    from blockflow.cloud import faults
+    try:
+        faults.load_profile(profile)
+    except (OSError, ValueError, TypeError) as exc:
+        reason = 'no such profile or file' if isinstance(exc, FileNotFoundError) else \
+            ' '.join(str(exc).split())
+        raise exceptions.UsageError(
+            f'--latency-profile: {profile}: {reason} (known: none, '
+            + ', '.join(sorted(set(faults.PROFILES) - {'none'})) + ', or a JSON file of latencies)')
 
 
 def _served_at(ref):
@@ -69,6 +106,7 @@ def serving(ref, latency_profile=None):
         yield
         return
     from blockflow.cloud.server import EmbeddedCloud
+    check_latency_profile(latency_profile)
     home = ref['embedded']
     if not os.path.isdir(home):
         raise cloudconfig.CloudError(
@@ -99,7 +137,8 @@ def selected(args, required=True):
         with serving(ref, getattr(args, 'latency_profile', None)):
             yield ref
         return
-    if not required and not cloudconfig.configured(args):
+    if not required and (not explicit(args) and nothing_configured()
+                         or not cloudconfig.configured(args)):
         yield None
         return
     yield cloudconfig.reference_from_args(args)

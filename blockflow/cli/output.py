@@ -11,10 +11,10 @@ from blockflow import secrets
 _CONTROL = re.compile(r'[\x00-\x1f\x7f]')
 
 
-def print_json(data, stream=None):
+def print_json(data, stream=None, indent=2):
     # Mask the structure, not the text: oslo's text masking can eat JSON.
     stream = stream or sys.stdout
-    text = json.dumps(secrets.mask(data), indent=2, sort_keys=True, default=str)
+    text = json.dumps(secrets.mask(data), indent=indent, sort_keys=True, default=str)
     stream.write(text + '\n')
 
 

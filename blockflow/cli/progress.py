@@ -1,14 +1,14 @@
 """Progress of a boot or resume, fed by TaskFlow's atom notifications.
 
-A rich progress bar per device on a terminal; plain lines otherwise.
+On a terminal a rich progress bar per device; on a pipe one line per device
+when it finishes (done, failed, reverted), not one per state change;
+``quiet`` prints nothing.
 """
 
 import sys
 import threading
 
-from blockflow import kinds
-
-_SHOWN = ('RUNNING', 'SUCCESS', 'FAILURE', 'REVERTING', 'REVERTED')
+_SHOWN = ('RUNNING', 'SUCCESS', 'FAILURE', 'REVERTING', 'REVERTED', 'REVERT_FAILURE')
 
 
 def _split(instance_uuid, atom_name):
@@ -16,6 +16,16 @@ def _split(instance_uuid, atom_name):
         else atom_name
     device, _sep, step = rest.partition('-')
     return device, step
+
+
+class _Device:
+    def __init__(self, label, total=None):
+        self.label = label
+        self.total = total
+        self.done = 0
+        self.failed = None          # the step that failed
+        self.reverted = 0
+        self.reported = False
 
 
 class BootProgress:
@@ -26,21 +36,27 @@ class BootProgress:
         self.rich = hasattr(self.stream, 'isatty') and self.stream.isatty()
         self._lock = threading.Lock()
         self._bars = {}
+        self._devices = {}
         self._progress = None
 
     def set_plan(self, plan):
-        if self.quiet or not self.rich:
+        if self.quiet:
+            return
+        from blockflow import kinds
+        for device in plan.devices:
+            dev = device['device_name'].replace('/dev/', '')
+            total = len(kinds.KINDS[kinds.Kind(device['kind'])].steps)
+            self._devices[dev] = _Device(f"{dev} {device['kind']}", total)
+        if not self.rich:
             return
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
         self._progress = Progress(TextColumn('{task.description:<28}'), BarColumn(),
                                   MofNCompleteColumn(), TextColumn('{task.fields[step]}'),
                                   console=Console(file=self.stream))
-        for device in plan.devices:
-            dev = device['device_name'].replace('/dev/', '')
-            total = len(kinds.KINDS[kinds.Kind(device['kind'])].steps)
-            self._bars[dev] = self._progress.add_task(
-                f"{dev} {device['kind']}", total=total, step='pending')
+        for dev, device in self._devices.items():
+            self._bars[dev] = self._progress.add_task(device.label, total=device.total,
+                                                      step='pending')
         self._progress.start()
 
     def __call__(self, state, details):
@@ -53,8 +69,37 @@ class BootProgress:
                 self._progress.update(self._bars[device], advance=advance,
                                       step=f'{step} {state.lower()}')
             elif not self.rich:
-                print(f'  {device:6} {step:24} {state}', file=self.stream, flush=True)
+                self._line_mode(device, step, state)
+
+    def _line_mode(self, device, step, state):
+        entry = self._devices.setdefault(device, _Device(device))
+        if state == 'SUCCESS':
+            entry.done += 1
+            if entry.total is not None and entry.done == entry.total and not entry.failed:
+                self._report(entry, f'done ({entry.total} steps)')
+        elif state in ('FAILURE', 'REVERT_FAILURE') and entry.failed is None:
+            entry.failed = step
+            self._report(entry, f'failed at {step}' if state == 'FAILURE'
+                         else f'could not undo {step}')
+        elif state == 'REVERTED':
+            entry.reverted += 1
+
+    def _report(self, entry, text):
+        entry.reported = True
+        print(f'  {entry.label:28} {text}', file=self.stream, flush=True)
 
     def close(self):
         if self._progress is not None:
             self._progress.stop()
+            return
+        if self.quiet or self.rich:
+            return
+        # Devices whose end was not a last step (resumed flows, reverted work).
+        with self._lock:
+            for name, entry in self._devices.items():
+                if entry.reported or (entry.done == 0 and entry.reverted == 0):
+                    continue
+                if entry.reverted:
+                    self._report(entry, f'undone ({entry.reverted} steps reverted)')
+                elif name != 'domain' or entry.total is not None:
+                    self._report(entry, f'done ({entry.done} steps)')

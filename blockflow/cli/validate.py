@@ -11,16 +11,8 @@ import json
 import logging
 import sys
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-from rich.tree import Tree
-
 from blockflow import exceptions
-from blockflow import kinds
-from blockflow.cli import cloudopts
-from blockflow.cli import output
+from blockflow.cli import base
 
 LOG = logging.getLogger(__name__)
 
@@ -37,38 +29,6 @@ class InternalError(exceptions.BlockflowError):
 
     msg_fmt = 'internal error while checking the request: %(reason)s'
     http_status = 500
-
-
-def register(subparsers):
-    for name, handler, summary in (
-            ('validate', validate_command,
-             "check a POST /servers body as Nova's API would; print the "
-             'normalised block devices'),
-            ('plan', plan_command,
-             'check a request and show the steps each block device runs')):
-        parser = subparsers.add_parser(name, help=summary, description=summary)
-        parser.add_argument('request', metavar='REQUEST.json',
-                            help='file with the POST /servers body '
-                                 '({"server": {...}})')
-        parser.add_argument('--microversion', metavar='X.Y',
-                            help='compute API microversion of the request')
-        parser.add_argument('--catalog', metavar='FILE',
-                            help='JSON catalog of flavors, images, volumes, '
-                                 'snapshots, backups and volume types the '
-                                 'checks consult')
-        parser.add_argument('--enable-backup-source', action='store_true',
-                            help='accept source_type "backup" (the seed\'s '
-                                 'Nova fork; upstream Nova refuses it)')
-        parser.add_argument('-f', '--format', choices=('table', 'json'),
-                            default='table', help='output format')
-        parser.add_argument('--flavor-file', metavar='FILE',
-                            help='JSON flavors for a cloud without a Compute API')
-        cloudopts.add(parser)
-        if name == 'plan':
-            parser.add_argument('--graph', metavar='FILE',
-                                help='also draw the flow the boot would run '
-                                     '(FILE.svg, .png or .dot), every task pending')
-        parser.set_defaults(func=handler)
 
 
 # --- input -------------------------------------------------------------------
@@ -162,6 +122,7 @@ def check_request(args):
         from blockflow import conf
         if catalog is not None:
             return _validate(body, args, _with_config_file(catalog, args))
+        from blockflow.cli import cloudopts
         with cloudopts.selected(args, required=False) as ref:
             if ref is None:
                 plan = _validate(body, args, None, conf.validation_config())
@@ -201,6 +162,7 @@ def _printable(value):
 
 
 def _kind_spec(device):
+    from blockflow import kinds
     try:
         return kinds.KINDS[kinds.Kind(str(device.get('kind')))]
     except (ValueError, KeyError):
@@ -242,91 +204,18 @@ def _size(device):
     if size in (None, ''):
         return '-'
     # Nova sizes swap in MiB (flavor swap), every other device in GiB.
-    unit = 'MiB' if str(device.get('kind')) == str(kinds.Kind.SWAP) else 'GiB'
+    unit = 'MiB' if str(device.get('kind')) == 'blank->local swap' else 'GiB'
     return f'{_printable(size)} {unit}'
 
 
-def _console():
-    # Piped output gets no colour and no width limit, so ids stay whole.
-    if sys.stdout.isatty():
-        return Console(file=sys.stdout)
-    return Console(file=sys.stdout, width=1000, no_color=True,
-                   highlight=False)
+COLUMNS = ('Device', 'Kind', 'Size', 'Boot Index', 'Bus', 'Type', 'IDs')
 
 
-# Beyond this many rows rich's layout costs seconds; plain columns cost nothing.
-RICH_TABLE_MAX_ROWS = 200
-_TABLE_HEADERS = ('device', 'kind', 'source→dest', 'size', 'boot index',
-                  'bus', 'type', 'ids')
-
-
-def _table_rows(plan):
-    for device in plan.devices:
-        route = (f'{_printable(device.get("source_type"))}→'
-                 f'{_printable(device.get("destination_type"))}')
-        cells = (device.get('device_name'), device.get('kind'), route,
-                 _size(device), device.get('boot_index'),
-                 device.get('disk_bus'), device.get('device_type'),
-                 _ids(device))
-        yield [_printable(cell) for cell in cells]
-
-
-def _print_plain_table(plan, rows):
-    widths = [max(len(header), *(len(row[i]) for row in rows))
-              for i, header in enumerate(_TABLE_HEADERS)]
-    lines = [f'root device: {_printable(plan.root_device_name)}',
-             '  '.join(h.ljust(w) for h, w in zip(_TABLE_HEADERS, widths)).rstrip(),
-             '  '.join('-' * w for w in widths)]
-    lines.extend('  '.join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
-                 for row in rows)
-    sys.stdout.write('\n'.join(lines) + '\n')
-
-
-def print_devices_table(plan):
-    rows = list(_table_rows(plan))
-    if len(rows) > RICH_TABLE_MAX_ROWS:
-        _print_plain_table(plan, rows)
-        return
-    table = Table(box=box.SIMPLE)
-    for header in _TABLE_HEADERS:
-        table.add_column(header, no_wrap=header != 'ids')
-    for row in rows:
-        table.add_row(*(Text(cell) for cell in row))
-    console = _console()
-    console.print(Text(f'root device: {_printable(plan.root_device_name)}'))
-    console.print(table)
-
-
-def _device_label(device):
-    label = (f'{_printable(device.get("device_name"))}  '
-             f'{_printable(device.get("kind"))}')
-    if device.get('boot_index') not in (None, -1, '-1'):
-        label += f'  boot_index={_printable(device.get("boot_index"))}'
-    details = [f'{field}={_printable(device.get(field))}'
-               for field in ('disk_bus', 'device_type') if device.get(field)]
-    ids = _ids(device)
-    if ids:
-        details.append(_printable(ids))
-    return label + ('  (' + ', '.join(details) + ')' if details else '')
-
-
-def print_plan_tree(plan, console=None):
-    """The plan as a rich tree (terminals) or indented text (pipes, files)."""
-    root_label = f'server  root device {_printable(plan.root_device_name)}'
-    if console is None and not sys.stdout.isatty():
-        lines = [root_label]
-        for device in plan.devices:
-            lines.append('  ' + _device_label(device))
-            for number, step in enumerate(steps_of(device), 1):
-                lines.append(f'    {number}. {step}')
-        print('\n'.join(lines))
-        return
-    tree = Tree(Text(root_label))
-    for device in plan.devices:
-        branch = tree.add(Text(_device_label(device)))
-        for number, step in enumerate(steps_of(device), 1):
-            branch.add(Text(f'{number}. {step}'))
-    (console or _console()).print(tree)
+def _row(device):
+    cells = (device.get('device_name'), device.get('kind'), _size(device),
+             device.get('boot_index'), device.get('disk_bus'), device.get('device_type'),
+             _ids(device))
+    return tuple(_printable(cell) for cell in cells)
 
 
 # --- commands ------------------------------------------------------------------
@@ -338,22 +227,71 @@ def _report_skipped(args, record=None):
         return
     if record is not None:
         record['skipped_checks'] = skipped
-    else:
+    if args.formatter != 'json' and not args.quiet:
         print('note: no cloud and no --catalog: the ' + ', '.join(skipped)
               + ' checks were skipped (give --os-cloud NAME, OS_* variables, --embedded '
                 'or --catalog FILE)', file=sys.stderr)
 
 
-def validate_command(args):
-    plan = check_request(args)
-    if args.format == 'json':
-        record = plan_record(plan)
-        _report_skipped(args, record)
-        output.print_json(record)
-    else:
-        print_devices_table(plan)
-        _report_skipped(args)
-    return 0
+class Validate(base.Lister):
+    """Check a POST /servers body as Nova's API would; list the normalised block devices.
+
+    A request Nova would refuse exits 1 with Nova's error class, message and
+    HTTP status; an unusable file or option exits 2. ``-f json`` prints
+    {"root_device_name", "devices": [...]} with every BDM field.
+    """
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('request', metavar='REQUEST.json',
+                            help='file with the POST /servers body ({"server": {...}})')
+        base.add_microversion(parser)
+        parser.add_argument('--catalog', metavar='FILE',
+                            help='JSON catalog of flavors, images, volumes, snapshots, '
+                                 'backups and volume types the checks consult')
+        parser.add_argument('--enable-backup-source', action='store_true',
+                            help='accept source_type "backup" (the seed\'s Nova fork; '
+                                 'upstream Nova refuses it)')
+        parser.add_argument('--flavor-file', metavar='FILE',
+                            help='JSON flavors for a cloud without a Compute API')
+        base.add_quiet(parser)
+        from blockflow.cli import cloudopts
+        cloudopts.add(parser)
+        return parser
+
+    def take_action(self, parsed_args):
+        plan = check_request(parsed_args)
+        self.document = plan_record(plan)
+        _report_skipped(parsed_args, self.document)
+        return COLUMNS, [_row(device) for device in plan.devices]
+
+
+class Plan(Validate):
+    """Check a request and list the steps each block device would run.
+
+    ``-f json`` prints the validated devices, each with its "steps";
+    ``--graph FILE`` also draws the flow the boot would run.
+    """
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--graph', metavar='FILE',
+                            help='also draw the flow the boot would run '
+                                 '(FILE.svg, .png or .dot), every task pending')
+        return parser
+
+    def take_action(self, parsed_args):
+        plan = check_request(parsed_args)
+        if parsed_args.graph:
+            _draw_plan(plan, parsed_args.graph)
+        self.document = plan_record(plan)
+        for entry, device in zip(self.document['devices'], plan.devices):
+            entry['steps'] = steps_of(device)
+        _report_skipped(parsed_args, self.document)
+        return (('Device', 'Kind', 'Boot Index', 'Steps'),
+                [(_printable(d.get('device_name')), _printable(d.get('kind')),
+                  _printable(d.get('boot_index')), ' '.join(steps_of(d)))
+                 for d in plan.devices])
 
 
 PLANNED_INSTANCE = '00000000-0000-4000-8000-000000000000'
@@ -377,19 +315,3 @@ def _draw_plan(plan, path):
         raise exceptions.UsageError(f'--graph: {exc}')
     except OSError as exc:
         raise exceptions.UsageError(f'--graph: cannot write {path}: {exc}')
-
-
-def plan_command(args):
-    plan = check_request(args)
-    if args.graph:
-        _draw_plan(plan, args.graph)
-    if args.format == 'json':
-        record = plan_record(plan)
-        for entry, device in zip(record['devices'], plan.devices):
-            entry['steps'] = steps_of(device)
-        _report_skipped(args, record)
-        output.print_json(record)
-    else:
-        print_plan_tree(plan)
-        _report_skipped(args)
-    return 0
