@@ -7,15 +7,17 @@ A flow is saved in one transaction and runs only under its claim
 (``persistence.claims``); a flow whose revert failed is reopened for resume.
 """
 
+import atexit
+import concurrent.futures
 import contextlib
 import functools
+import gc
 import importlib
 import logging
 import os
 import threading
 import uuid
 
-import futurist
 from taskflow import engines
 from taskflow import exceptions as tf_exc
 from taskflow import states
@@ -43,11 +45,33 @@ _LEASES_LOCK = threading.Lock()
 
 
 def executor(max_workers=DEFAULT_WORKERS):
+    """The process's one pool for atoms (the standard library's: its idle
+    workers stop at once when it shuts down, where futurist's each sleep out
+    a 1 s queue timeout first, at every exit)."""
     global _EXECUTOR
     with _EXECUTOR_LOCK:
         if _EXECUTOR is None:
-            _EXECUTOR = futurist.ThreadPoolExecutor(max_workers=max_workers)
+            _EXECUTOR = concurrent.futures.ThreadPoolExecutor(
+                max_workers=max_workers, thread_name_prefix='blockflow-atom')
+            atexit.register(_at_exit)
         return _EXECUTOR
+
+
+def shutdown_executor(wait=True):
+    """Stop the atom pool (a later ``executor()`` makes a new one)."""
+    global _EXECUTOR
+    with _EXECUTOR_LOCK:
+        pool, _EXECUTOR = _EXECUTOR, None
+    if pool is not None:
+        pool.shutdown(wait=wait)
+
+
+def _at_exit():
+    # Everything is flushed, closed and released by now (claims in run(),
+    # sqlite per transaction), so the interpreter's last garbage collection
+    # would only walk the import heap: freezing it skips that sweep.
+    shutdown_executor()
+    gc.freeze()
 
 
 class BootOutcome:
