@@ -124,6 +124,7 @@ def load_boot(backend, factory, factory_kwargs, meta, keep_on_failure=False,
     try:
         engine = engines.load(flow, flow_detail=flow_detail, book=book, backend=backend,
                               engine='parallel', **_engine_options(keep_on_failure))
+        _mark_unstarted(engine, fresh=True)
         _register(engine, notifier)
     except Exception:
         # Never to be run here: let a resume have it now, not at the claim's expiry.
@@ -175,8 +176,30 @@ def reflection_import(dotted):
 def load_existing(backend, flow_detail, book, keep_on_failure=False, notifier=None):
     engine = engines.load_from_detail(flow_detail, book=book, backend=backend,
                                       engine='parallel', **_engine_options(keep_on_failure))
+    _mark_unstarted(engine, fresh=False)
     _register(engine, notifier)
     return engine
+
+
+def _mark_unstarted(engine, fresh):
+    """Tell each task whether it never started (``BlockflowTask.unstarted``).
+
+    A new flow's atoms never ran. A loaded flow's atom never ran when its
+    saved state is PENDING (or it has none yet): TaskFlow saves RUNNING, in
+    its own transaction, before it calls execute (the boot flow has no retry
+    controllers, which could set a run atom back to PENDING).
+    """
+    engine.compile()
+    for node, data in engine.compilation.execution_graph.nodes(data=True):
+        if data.get('kind') != 'task' or not hasattr(node, 'unstarted'):
+            continue
+        if fresh:
+            node.unstarted = True
+            continue
+        try:
+            node.unstarted = engine.storage.get_atom_state(node.name) == states.PENDING
+        except tf_exc.NotFound:
+            node.unstarted = True
 
 
 def _hold(lease):
