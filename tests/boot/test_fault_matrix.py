@@ -163,8 +163,9 @@ def _finish(cloud, proxy, options, outcome, tmp_path):
     assert 'Traceback' not in (outcome.failure or '')
     left = _open_leftovers(options)
     if left:
-        # The flow does not claim success, and names every leftover.
-        assert outcome.state == 'FAILURE'
+        # The flow does not claim success (a revert left undone is
+        # REVERT_FAILURE), and names every leftover.
+        assert outcome.state in ('FAILURE', 'REVERT_FAILURE')
         for row in left:
             assert (row['resource_id'] or row['resource']) in outcome.failure
     _clear(cloud, proxy)
