@@ -54,6 +54,9 @@ def executor(max_workers=DEFAULT_WORKERS):
             _EXECUTOR = concurrent.futures.ThreadPoolExecutor(
                 max_workers=max_workers, thread_name_prefix='blockflow-atom')
             atexit.register(_at_exit)
+            # Everything imported by now lives as long as the process: keep
+            # the collector's full sweeps during flows off that heap (once).
+            gc.freeze()
         return _EXECUTOR
 
 

@@ -10,6 +10,8 @@ instance_id), or for the legacy API the volume's status and attachments. So
 an answer lost after Cinder acted leaves nothing reserved or attached.
 """
 
+import contextlib
+
 from cinderclient import exceptions as cinder_exc
 from os_brick.initiator import utils as brick_utils
 
@@ -140,10 +142,16 @@ def host_connector(device):
 
 
 def _export_guard(volume):
-    # os-brick's lock for shared iSCSI targets (bug 1800515).
+    """os-brick's lock for shared iSCSI targets (bug 1800515), per backend service.
+
+    From 3.69 Cinder may say shared_targets None ("always lock"); a volume
+    with no service_uuid has no backend to share targets with: no lock.
+    """
     volume = volume or {}
+    if not volume.get('service_uuid'):
+        return contextlib.nullcontext()
     return brick_utils.guard_connection({'shared_targets': volume.get('shared_targets', False),
-                                         'service_uuid': volume.get('service_uuid')})
+                                         'service_uuid': volume['service_uuid']})
 
 
 def _storable_connection(info, volume_id, volume):

@@ -14,9 +14,10 @@ A waiter its list never mentions (a volume that changed long before, say
 after a resume) is asked about with one GET after UNSEEN_GET_AFTER_S, and
 again at that pace. Clouds older than 3.60 get the metadata-filtered list.
 
-The interval (``[cinder] volume_poll_interval``, 30 ms from the start of one
-poll to the start of the next) is short so a boot moves on within tens of
-milliseconds of a volume becoming available. Once every waiter has waited FAST_WINDOW_S
+The interval (``[cinder] volume_poll_interval``, 30 ms from the answer to one
+poll to the start of the next, so a slow cloud is not asked faster than it
+answers) is short so a boot moves on within tens of milliseconds of a volume
+becoming available. Once every waiter has waited FAST_WINDOW_S
 (image downloads, a slow backend) the interval doubles per poll up to
 MAX_INTERVAL_S.
 """
@@ -166,7 +167,6 @@ class VolumePoller:
     def _run(self):
         interval = self.interval
         while True:
-            started = time.monotonic()
             with self._lock:
                 if not self._waiters:
                     self._thread = None
@@ -188,7 +188,7 @@ class VolumePoller:
                         waiter.status, waiter.facts = status, facts
                         waiter.event.set()
             interval = self.next_interval(interval)
-            time.sleep(max(0.0, started + interval - time.monotonic()))
+            time.sleep(interval)
 
 
 def poller_for(clients):
