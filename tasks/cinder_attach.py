@@ -138,7 +138,10 @@ class _AttachTask(BlockflowTask):
 
 def host_connector(device):
     """What Cinder is told about this host for the device (os-brick's properties)."""
-    return dict(connectors.connector_properties(), mountpoint=device['device_name'])
+    connector = dict(connectors.connector_properties())
+    if device.get('device_name'):
+        connector['mountpoint'] = device['device_name']
+    return connector
 
 
 def _export_guard(volume):
