@@ -18,6 +18,7 @@ from taskflow import task
 from taskflow.patterns import linear_flow
 
 from blockflow import boot as boot_module
+from blockflow import cloud_catalog
 from blockflow import persistence
 from blockflow.hypervisor import connectors
 from blockflow.hypervisor import domain
@@ -82,6 +83,8 @@ def test_boot_disk_uses_the_path_connect_volume_returned_and_delete_disconnects(
     _wait(cinder, user.id)
     options = boot_module.BootOptions(
         instance_uuid=str(uuid.uuid4()), cloud_ref=real_cinder.ref,
+        # A noauth Cinder has no Compute API to read flavors from: the boot is given one.
+        flavors={'42': cloud_catalog.BUILTIN_FLAVORS['42']},
         connection=f'sqlite:///{tmp_path}/flows.sqlite', libvirt_uri='test:///default',
         instances_path=str(tmp_path / 'instances'))
     body = {'server': {'name': 'host-attach', 'flavorRef': '42', 'imageRef': '',
