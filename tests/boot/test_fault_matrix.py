@@ -94,9 +94,12 @@ def proxied_ref(cloud, proxy):
     return ref
 
 
-def _options(cloud, proxy, tmp_path, attach_api):
+def _options(proxy, tmp_path, attach_api, cloud=None):
+    # (Callers that pass no cloud keep the reference they were written with.)
+    ref = (proxied_ref(cloud, proxy) if cloud is not None else
+           {'type': 'embedded', 'auth_url': proxy.url + '/identity/v3'})
     return boot_module.BootOptions(
-        instance_uuid=str(uuid.uuid4()), cloud_ref=proxied_ref(cloud, proxy),
+        instance_uuid=str(uuid.uuid4()), cloud_ref=ref,
         connection=f'sqlite:///{tmp_path}/flows.sqlite', attach_api=attach_api,
         instances_path=str(tmp_path / 'instances'))
 
@@ -195,7 +198,7 @@ def test_call_failing_always(matrix_cloud, tmp_path, fast_retries, attach_api, o
         if op in RECOVERY_OPS[attach_api]:
             lossy_proxy.fail('attachment.create', 'lost', nth=1, times=1)
         _inject(embedded_cloud, lossy_proxy, op, fault, ALWAYS)
-    options = _options(embedded_cloud, lossy_proxy, tmp_path, attach_api)
+    options = _options(lossy_proxy, tmp_path, attach_api, cloud=embedded_cloud)
     outcome = _boot(options, faults)
     _assert_all_fired(embedded_cloud, lossy_proxy)
     if op in REVERT_OPS[attach_api]:
@@ -221,7 +224,7 @@ def test_every_call_failing_once(matrix_cloud, tmp_path, fast_retries, attach_ap
         for op in BOOT_OPS[attach_api]:
             if fault in RECOVERY_AFTER.get(op, FAULTS):
                 _inject(embedded_cloud, lossy_proxy, op, fault, 1)
-    options = _options(embedded_cloud, lossy_proxy, tmp_path, attach_api)
+    options = _options(lossy_proxy, tmp_path, attach_api, cloud=embedded_cloud)
     outcome = _boot(options, faults)
     assert outcome.ok, outcome.failure
     _assert_all_fired(embedded_cloud, lossy_proxy)
@@ -245,7 +248,7 @@ def test_every_revert_call_failing_once(matrix_cloud, tmp_path, fast_retries, at
         embedded_cloud.faults.fail(TRIGGER[attach_api], nth=4, status=500, times=ALWAYS)
         for op in REVERT_OPS[attach_api]:
             _inject(embedded_cloud, lossy_proxy, op, fault, 1)
-    options = _options(embedded_cloud, lossy_proxy, tmp_path, attach_api)
+    options = _options(lossy_proxy, tmp_path, attach_api, cloud=embedded_cloud)
     outcome = _boot(options, faults)
     assert outcome.state == 'REVERTED', outcome.failure
     _assert_all_fired(embedded_cloud, lossy_proxy)
