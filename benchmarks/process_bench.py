@@ -48,6 +48,8 @@ def request(n):
 
 
 def _calls(cloud, devices):
+    if cloud is None:
+        return float('nan'), float('nan')
     counters = cloud.counters()
     total = sum(counters.values())
     chain = total - sum(counters.get(op, 0) for op in STATUS_READS)
@@ -89,6 +91,83 @@ def run_flow(cloud, tmp, n, rep):
     return result['wall'], _calls(cloud, n)
 
 
+def flow_child(args):
+    """The boot flow alone against a cloud given by reference (real Cinder mode)."""
+    from blockflow import boot as boot_module
+    from blockflow import cloud_catalog
+    from blockflow import engine as engine_module
+    from blockflow import persistence
+
+    options = boot_module.BootOptions(
+        instance_uuid=str(uuid.uuid4()), cloud_ref=json.loads(args.child_ref),
+        flavors={'1': cloud_catalog.BUILTIN_FLAVORS['42']}, connection=args.connection,
+        instances_path=args.instances_path)
+    backend = persistence.get_backend(args.connection)
+    engine = boot_module.load(request(args.devices), options, backend)[1]
+    started = time.monotonic()
+    outcome = engine_module.run(engine)
+    wall = time.monotonic() - started
+    backend.close()
+    print(json.dumps({'wall': wall, 'failures': [] if outcome.ok else [outcome.failure]}))
+
+
+def run_flow_ref(ref, tmp, n, rep):
+    out = subprocess.run(
+        [sys.executable, __file__, '--child-ref', json.dumps(ref), '--devices', str(n),
+         '--connection', f'sqlite:///{tmp}/rflow-{n}-{rep}.sqlite',
+         '--instances-path', f'{tmp}/instances'],
+        capture_output=True, text=True, check=False)
+    if out.returncode:
+        raise SystemExit(f'flow child failed:\n{out.stderr[-3000:]}')
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if result['failures']:
+        raise SystemExit(f"boot failed: {result['failures'][:3]}")
+    return result['wall'], (float('nan'), float('nan'))
+
+
+def real_cinder_main(args, sizes):
+    """flow, hand-written and Nova-style against a real Cinder (tools/realcinder).
+    No Cinder counters there: calls per device are not reported."""
+    sys.path.insert(0, os.path.dirname(HERE))
+    from tests.fixtures import realcinder
+
+    from blockflow import conf
+    from blockflow.hypervisor import connectors
+
+    kinds = ['flow', 'hand'] + (['nova'] if args.nova else [])
+    samples = {(kind, n): [] for kind in kinds for n in sizes}
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        real = realcinder.start_real_cinder(tmp)
+        try:
+            cinder = real.cinder_client('3.44')
+            connector = dict(connectors.connector_properties(), mountpoint='/dev/vdb')
+            poll_s = conf.CONF.cinder.volume_poll_interval
+            for rep in range(args.reps):
+                for n in sizes:
+                    runs = {'flow': lambda: run_flow_ref(real.ref, tmp, n, rep),
+                            'hand': lambda: run_hand(None, cinder, connector, n, poll_s),
+                            'nova': lambda: run_nova(None, cinder, connector, n)}
+                    for kind in kinds:
+                        wall, _calls_unknown = runs[kind]()
+                        samples[(kind, n)].append(wall)
+                        if args.json:
+                            print(json.dumps({'rep': rep, 'kind': kind, 'devices': n,
+                                              'wall_s': round(wall, 3)}), flush=True)
+        finally:
+            real.stop()
+            real.glance_cloud.stop()
+    load_after = os.getloadavg()
+    print(f'\nreal Cinder (tools/realcinder); {args.reps} interleaved repetitions, medians; '
+          f'load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min)')
+    print(f"\n| N | {' | '.join(f'{kind} (s)' for kind in kinds)} | flow ÷ hand |")
+    print('|---' * (len(kinds) + 2) + '|')
+    for n in sizes:
+        med = {kind: statistics.median(samples[(kind, n)]) for kind in kinds}
+        print(f"| {n} | {' | '.join(f'{med[kind]:.2f}' for kind in kinds)} | "
+              f"{med['flow'] / med['hand']:.2f} |")
+
+
 def _hand_device(cinder, connector, instance, poll_s):
     volume = cinder.volumes.create(GiB_SIZE, name=f'hand-{instance}')
     while cinder.volumes.get(volume.id).status != 'available':
@@ -99,7 +178,8 @@ def _hand_device(cinder, connector, instance, poll_s):
 
 def run_hand(cloud, cinder, connector, n, poll_s):
     instance = str(uuid.uuid4())
-    cloud.faults.reset_counters()
+    if cloud is not None:
+        cloud.faults.reset_counters()
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(n) as pool:
         for future in [pool.submit(_hand_device, cinder, connector, instance, poll_s)
@@ -119,7 +199,8 @@ def _nova_device(cinder, connector, instance):
 
 def run_nova(cloud, cinder, connector, n):
     instance = str(uuid.uuid4())
-    cloud.faults.reset_counters()
+    if cloud is not None:
+        cloud.faults.reset_counters()
     started = time.monotonic()
     for _ in range(n):
         _nova_device(cinder, connector, instance)
@@ -132,8 +213,19 @@ def main():
     parser.add_argument('--reps', type=int, default=5)
     parser.add_argument('--nova', action='store_true', help='also the Nova-style baseline')
     parser.add_argument('--json', action='store_true')
+    parser.add_argument('--real-cinder', action='store_true',
+                        help='flow, hand-written (and Nova-style) on a real Cinder '
+                             '(BLOCKFLOW_CINDER_VENV, tools/realcinder)')
+    parser.add_argument('--child-ref', help=argparse.SUPPRESS)
+    parser.add_argument('--devices', type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument('--connection', help=argparse.SUPPRESS)
+    parser.add_argument('--instances-path', help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_ref:
+        return flow_child(args)
     sizes = [int(n) for n in args.sizes.split(',')]
+    if args.real_cinder:
+        return real_cinder_main(args, sizes)
 
     from blockflow import clients as clients_module
     from blockflow import conf

@@ -138,6 +138,11 @@ def load_boot(backend, factory, factory_kwargs, meta, keep_on_failure=False,
 
 
 def _register(engine, notifier):
+    # A flow about to run will attach or detach on this host: os-brick's
+    # connector probe (a fraction of a second of external commands) starts
+    # now, beside the engine's own start, not when the first volume is ready.
+    from blockflow.hypervisor import connectors
+    connectors.prefetch()
     # Durations land in each atom's persisted metadata: `blockflow show` reads them.
     timing.DurationListener(engine).register()
     keep_revert_inputs(engine)
