@@ -159,16 +159,23 @@ class Clients:
             return top
         return str(version)
 
-    def cinder(self, version=CINDER_MAX_VERSION, service=False):
+    def cinder(self, version=CINDER_MAX_VERSION, service=False, once=False):
+        """A cinderclient at ``version``; ``once``: for calls that are not
+        idempotent (creates, os-reserve, os-attach), never re-sent by the
+        session after a connection error, which may have come after Cinder
+        acted; the caller looks the resource up before it asks again."""
         version = self._capped(version)
-        key = (version, service)
+        key = (version, service, once)
         if key not in self._cinder:
             sess = self.service_session if service else self.session
+            retries = cloudconfig.retry_options()
+            if once:
+                retries['connect_retries'] = 0
             client = cinder_client.Client(
                 version, session=sess, global_request_id=self.request_id,
                 region_name=self.region.get_region_name('block-storage'),
                 endpoint_type=self.region.get_interface('block-storage') or 'public',
-                os_endpoint=self._volume_endpoint(), **cloudconfig.retry_options())
+                os_endpoint=self._volume_endpoint(), **retries)
             client.attachments = _Attachments(client)
             self._cinder[key] = client
         return self._cinder[key]

@@ -7,15 +7,17 @@ A flow is saved in one transaction and runs only under its claim
 (``persistence.claims``); a flow whose revert failed is reopened for resume.
 """
 
+import atexit
+import concurrent.futures
 import contextlib
 import functools
+import gc
 import importlib
 import logging
 import os
 import threading
 import uuid
 
-import futurist
 from taskflow import engines
 from taskflow import exceptions as tf_exc
 from taskflow import states
@@ -43,11 +45,36 @@ _LEASES_LOCK = threading.Lock()
 
 
 def executor(max_workers=DEFAULT_WORKERS):
+    """The process's one pool for atoms (the standard library's: its idle
+    workers stop at once when it shuts down, where futurist's each sleep out
+    a 1 s queue timeout first, at every exit)."""
     global _EXECUTOR
     with _EXECUTOR_LOCK:
         if _EXECUTOR is None:
-            _EXECUTOR = futurist.ThreadPoolExecutor(max_workers=max_workers)
+            _EXECUTOR = concurrent.futures.ThreadPoolExecutor(
+                max_workers=max_workers, thread_name_prefix='blockflow-atom')
+            atexit.register(_at_exit)
+            # Everything imported by now lives as long as the process: keep
+            # the collector's full sweeps during flows off that heap (once).
+            gc.freeze()
         return _EXECUTOR
+
+
+def shutdown_executor(wait=True):
+    """Stop the atom pool (a later ``executor()`` makes a new one)."""
+    global _EXECUTOR
+    with _EXECUTOR_LOCK:
+        pool, _EXECUTOR = _EXECUTOR, None
+    if pool is not None:
+        pool.shutdown(wait=wait)
+
+
+def _at_exit():
+    # Everything is flushed, closed and released by now (claims in run(),
+    # sqlite per transaction), so the interpreter's last garbage collection
+    # would only walk the import heap: freezing it skips that sweep.
+    shutdown_executor()
+    gc.freeze()
 
 
 class BootOutcome:
@@ -100,6 +127,7 @@ def load_boot(backend, factory, factory_kwargs, meta, keep_on_failure=False,
     try:
         engine = engines.load(flow, flow_detail=flow_detail, book=book, backend=backend,
                               engine='parallel', **_engine_options(keep_on_failure))
+        _mark_unstarted(engine, fresh=True)
         _register(engine, notifier)
     except Exception:
         # Never to be run here: let a resume have it now, not at the claim's expiry.
@@ -110,6 +138,11 @@ def load_boot(backend, factory, factory_kwargs, meta, keep_on_failure=False,
 
 
 def _register(engine, notifier):
+    # A flow about to run will attach or detach on this host: os-brick's
+    # connector probe (a fraction of a second of external commands) starts
+    # now, beside the engine's own start, not when the first volume is ready.
+    from blockflow.hypervisor import connectors
+    connectors.prefetch()
     # Durations land in each atom's persisted metadata: `blockflow show` reads them.
     timing.DurationListener(engine).register()
     keep_revert_inputs(engine)
@@ -151,8 +184,30 @@ def reflection_import(dotted):
 def load_existing(backend, flow_detail, book, keep_on_failure=False, notifier=None):
     engine = engines.load_from_detail(flow_detail, book=book, backend=backend,
                                       engine='parallel', **_engine_options(keep_on_failure))
+    _mark_unstarted(engine, fresh=False)
     _register(engine, notifier)
     return engine
+
+
+def _mark_unstarted(engine, fresh):
+    """Tell each task whether it never started (``BlockflowTask.unstarted``).
+
+    A new flow's atoms never ran. A loaded flow's atom never ran when its
+    saved state is PENDING (or it has none yet): TaskFlow saves RUNNING, in
+    its own transaction, before it calls execute (the boot flow has no retry
+    controllers, which could set a run atom back to PENDING).
+    """
+    engine.compile()
+    for node, data in engine.compilation.execution_graph.nodes(data=True):
+        if data.get('kind') != 'task' or not hasattr(node, 'unstarted'):
+            continue
+        if fresh:
+            node.unstarted = True
+            continue
+        try:
+            node.unstarted = engine.storage.get_atom_state(node.name) == states.PENDING
+        except tf_exc.NotFound:
+            node.unstarted = True
 
 
 def _hold(lease):

@@ -53,21 +53,24 @@ class DeviceFlowBuilder:
             kinds.GET_BACKUP: lambda: cinder_volumes.GetBackup(
                 name=name(kinds.GET_BACKUP), provides=sym('source'), **common),
             kinds.GET_VOLUME: lambda: cinder_volumes.GetVolume(
-                name=name(kinds.GET_VOLUME), provides=sym('volume_id'), **common),
+                name=name(kinds.GET_VOLUME), provides=(sym('volume_id'), sym('volume')),
+                **common),
             kinds.CREATE_VOLUME: lambda: cinder_volumes.CreateVolume(
                 name=name(kinds.CREATE_VOLUME), provides=sym('volume_id'),
                 rebind={'source': source} if spec.kind is not kinds.Kind.BLANK_VOLUME
                 else {}, **common),
             kinds.WAIT_VOLUME: lambda: cinder_volumes.WaitForVolume(
                 name=name(kinds.WAIT_VOLUME), rebind={'volume_id': sym('volume_id')},
-                **common),
+                provides=sym('volume'), **common),
             kinds.RESERVE: lambda: cinder_attach.ReserveVolume(
                 name=name(kinds.RESERVE), attach_api=self.attach_api,
-                rebind={'volume_id': sym('volume_id')}, provides=sym('attachment_id'),
-                **common),
+                rebind={'volume_id': sym('volume_id'), 'volume': sym('volume')},
+                provides=(sym('attachment_id'), sym('attachment_connection')), **common),
             kinds.CONNECT: lambda: cinder_attach.InitializeConnection(
                 name=name(kinds.CONNECT), attach_api=self.attach_api,
-                rebind={'volume_id': sym('volume_id'), 'attachment_id': sym('attachment_id')},
+                rebind={'volume_id': sym('volume_id'), 'attachment_id': sym('attachment_id'),
+                        'volume': sym('volume'),
+                        'attachment_connection': sym('attachment_connection')},
                 provides=sym('connection_info'), **common),
             kinds.MARK_ATTACHED: lambda: cinder_attach.MarkAttached(
                 name=name(kinds.MARK_ATTACHED), attach_api=self.attach_api,

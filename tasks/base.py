@@ -93,7 +93,15 @@ class BlockflowTask(task.Task):
 
     Every subclass's execute and revert pass the named crash points
     (blockflow.crashpoints), so tests can kill the process at each of them.
+
+    ``unstarted`` is set by the engine (``blockflow.engine``) when the atom's
+    persisted state says it never started: TaskFlow saves RUNNING before it
+    calls execute, so an atom a crash interrupted is RUNNING, never PENDING,
+    when its flow is loaded again. Its first execute then needs no look-up by
+    identity (``take_unstarted``); any other execute does one.
     """
+
+    unstarted = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -109,6 +117,11 @@ class BlockflowTask(task.Task):
 
     def revert(self, *args, **kwargs):
         """Nothing to undo (tasks that make something override this)."""
+
+    def take_unstarted(self):
+        """True once, for the first execute of an atom that never ran before."""
+        unstarted, self.unstarted = self.unstarted, False
+        return unstarted
 
     @staticmethod
     def produced(result):

@@ -10,6 +10,8 @@ instance_id), or for the legacy API the volume's status and attachments. So
 an answer lost after Cinder acted leaves nothing reserved or attached.
 """
 
+import contextlib
+
 from cinderclient import exceptions as cinder_exc
 from os_brick.initiator import utils as brick_utils
 
@@ -17,6 +19,7 @@ from blockflow import exceptions
 from blockflow import secrets
 from blockflow.hypervisor import connectors
 from tasks import retrying
+from tasks import volume_poller
 from tasks.base import BlockflowTask
 from tasks.base import undo_call
 
@@ -27,9 +30,9 @@ LEGACY_VERSION = '3.0'
 LEGACY_HANDLE = 'legacy'
 
 
-def _cinder(clients, attach_api, service=False):
+def _cinder(clients, attach_api, service=False, once=False):
     version = ATTACH_VERSION if attach_api == ATTACHMENTS else LEGACY_VERSION
-    return clients.cinder(version, service=service)
+    return clients.cinder(version, service=service, once=once)
 
 
 def instance_attachments(clients, instance_uuid, volume_id=None):
@@ -122,8 +125,8 @@ class _AttachTask(BlockflowTask):
         super().__init__(**kwargs)
         self.attach_api = attach_api
 
-    def cinder(self, service=False):
-        return _cinder(self.clients, self.attach_api, service=service)
+    def cinder(self, service=False, once=False):
+        return _cinder(self.clients, self.attach_api, service=service, once=once)
 
     def _mine(self, instance_uuid, volume_id):
         """Attachments of this instance on the volume (idempotency after a crash)."""
@@ -133,24 +136,72 @@ class _AttachTask(BlockflowTask):
         self.run_undo(name, device['device_name'], **args)
 
 
+def host_connector(device):
+    """What Cinder is told about this host for the device (os-brick's properties)."""
+    connector = dict(connectors.connector_properties())
+    if device.get('device_name'):
+        connector['mountpoint'] = device['device_name']
+    return connector
+
+
+def _export_guard(volume):
+    """os-brick's lock for shared iSCSI targets (bug 1800515), per backend service.
+
+    From 3.69 Cinder may say shared_targets None ("always lock"); a volume
+    with no service_uuid has no backend to share targets with: no lock.
+    """
+    volume = volume or {}
+    if not volume.get('service_uuid'):
+        return contextlib.nullcontext()
+    return brick_utils.guard_connection({'shared_targets': volume.get('shared_targets', False),
+                                         'service_uuid': volume['service_uuid']})
+
+
+def _storable_connection(info, volume_id, volume):
+    info = dict(info)
+    info['serial'] = volume_id
+    if (volume or {}).get('multiattach'):
+        # As Nova does: the disk is then marked <shareable/> for libvirt.
+        info['multiattach'] = True
+    return secrets.for_storage(info)
+
+
 class ReserveVolume(_AttachTask):
     """Reserve the volume for the instance, after Nova's availability-zone check
-    when the plan pins the zone (cross_az_attach = False).
+    when the plan pins the zone (cross_az_attach = False). With the
+    attachments API the host connector goes into the attachment create, so
+    Cinder exports the volume in the same call; provides (attachment id,
+    connection_info with secrets stripped, or None when not exported here).
     Reversion strategy: delete the instance's attachments on the volume (as a
     service) / os-unreserve, found by identity."""
 
-    def execute(self, instance_uuid, device, volume_id):
-        self._check_availability_zone(instance_uuid, device, volume_id)
+    def execute(self, instance_uuid, device, volume_id, volume=None):
+        if volume is None and (self.attach_api == ATTACHMENTS
+                               or device.get('availability_zone')):
+            volume = self._volume_facts(volume_id)
+        self._check_availability_zone(instance_uuid, device, volume_id, volume)
         if self.attach_api == LEGACY:
-            return self._legacy_reserve(volume_id)
+            return self._legacy_reserve(volume_id), None
 
         def find():
+            # Found after a lost answer or a crash: InitializeConnection exports it.
             mine = self._mine(instance_uuid, volume_id)
-            return mine[0].id if mine else None
+            return (mine[0].id, None) if mine else None
 
-        return retrying.create_once(
-            'attachment.create', find,
-            lambda: self.cinder().attachments.create(volume_id, None, instance_uuid)['id'])
+        def create():
+            with _export_guard(volume):
+                made = self.cinder(once=True).attachments.create(
+                    volume_id, host_connector(device), instance_uuid)
+            info = made.get('connection_info')
+            return made['id'], (_storable_connection(info, volume_id, volume)
+                                if info else None)
+
+        return retrying.create_once('attachment.create', find, create,
+                                    look_first=not self.take_unstarted())
+
+    def _volume_facts(self, volume_id):
+        return volume_poller.volume_facts(
+            retrying.call('volume.get', self.cinder().volumes.get, volume_id))
 
     def _legacy_reserve(self, volume_id):
         # os-reserve leaves no record of who reserved: 'attaching' after a
@@ -158,16 +209,15 @@ class ReserveVolume(_AttachTask):
         def attempt():
             volume = self.cinder().volumes.get(volume_id)
             if volume.status == 'available':
-                self.cinder().volumes.reserve(volume_id)
+                self.cinder(once=True).volumes.reserve(volume_id)
             return LEGACY_HANDLE
         return retrying.retrying('volume.action.os-reserve')(attempt)
 
-    def _check_availability_zone(self, instance_uuid, device, volume_id):
+    def _check_availability_zone(self, instance_uuid, device, volume_id, volume):
         zone = device.get('availability_zone')
         if not zone:
             return
-        volume_zone = getattr(retrying.call('volume.get', self.cinder().volumes.get,
-                                            volume_id), 'availability_zone', None)
+        volume_zone = (volume or {}).get('availability_zone')
         if volume_zone != zone:
             raise exceptions.InvalidVolume(reason=(
                 f'Instance {instance_uuid} and volume {volume_id} are not in the same '
@@ -185,18 +235,20 @@ class ReserveVolume(_AttachTask):
 
 
 class InitializeConnection(_AttachTask):
-    """Export the volume to this host; provides connection_info (secrets stripped).
+    """Export the volume to this host; provides connection_info (secrets stripped):
+    the one the attachment create returned, else asked for here.
     Reversion strategy: terminate the connection (legacy; the attachment's
     delete covers the attachments API)."""
 
-    def execute(self, instance_uuid, device, volume_id, attachment_id):
-        connector = dict(connectors.connector_properties(),
-                         mountpoint=device['device_name'])
-        volume = retrying.call('volume.get', self.cinder().volumes.get, volume_id)
-        # os-brick's lock for shared iSCSI targets (bug 1800515).
-        with brick_utils.guard_connection({'shared_targets': getattr(
-                volume, 'shared_targets', False), 'service_uuid': getattr(
-                volume, 'service_uuid', None)}):
+    def execute(self, instance_uuid, device, volume_id, attachment_id,
+                attachment_connection=None, volume=None):
+        if attachment_connection:
+            return attachment_connection
+        if volume is None:
+            volume = volume_poller.volume_facts(
+                retrying.call('volume.get', self.cinder().volumes.get, volume_id))
+        connector = host_connector(device)
+        with _export_guard(volume):
             # Both calls only (re)export: asking again is harmless.
             if attachment_id == LEGACY_HANDLE:
                 info = retrying.call('volume.action.os-initialize_connection',
@@ -205,12 +257,7 @@ class InitializeConnection(_AttachTask):
             else:
                 info = retrying.call('attachment.update', self.cinder().attachments.update,
                                      attachment_id, connector).connection_info
-        info = dict(info)
-        info['serial'] = volume_id
-        if getattr(volume, 'multiattach', False):
-            # As Nova does: the disk is then marked <shareable/> for libvirt.
-            info['multiattach'] = True
-        return secrets.for_storage(info)
+        return _storable_connection(info, volume_id, volume)
 
     def revert(self, result, device, volume_id, attachment_id, **kwargs):
         if attachment_id != LEGACY_HANDLE or self.failed_before_acting(result):
@@ -233,8 +280,8 @@ class MarkAttached(_AttachTask):
             # os-attach adds an attachment each time: look before asking again.
             volume = self.cinder().volumes.get(volume_id)
             if not _legacy_attachment_ids(volume, instance_uuid):
-                self.cinder().volumes.attach(volume_id, instance_uuid,
-                                             device['device_name'], mode='rw')
+                self.cinder(once=True).volumes.attach(volume_id, instance_uuid,
+                                                      device['device_name'], mode='rw')
             return True
         return retrying.retrying('volume.action.os-attach')(attempt)
 

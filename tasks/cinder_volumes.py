@@ -117,7 +117,8 @@ class GetVolume(BlockflowTask):
                 (volume.status != 'available' and not volume.multiattach):
             raise exceptions.InvalidVolume(
                 reason=f'volume {volume.id} is {volume.status}, not available')
-        return volume.id
+        # (volume_id, volume): the attach steps need no GET of their own.
+        return volume.id, volume_poller.volume_facts(volume)
 
 
 class CreateVolume(BlockflowTask):
@@ -154,7 +155,9 @@ class CreateVolume(BlockflowTask):
             return existing[0].id if existing else None
 
         return retrying.create_once('volume.create', find,
-                                    lambda: cinder.volumes.create(size, **kwargs).id)
+                                    lambda: self.clients.cinder(once=True).volumes.create(
+                                        size, **kwargs).id,
+                                    look_first=not self.take_unstarted())
 
     def revert(self, result, instance_uuid, device, **kwargs):
         if self.failed_before_acting(result):
@@ -167,14 +170,17 @@ class CreateVolume(BlockflowTask):
 class WaitForVolume(BlockflowTask):
     """Wait until the volume is available, failing at once on error; the
     process-wide poller asks Cinder once per interval for all waiting volumes.
+    Provides the volume's ``volume_facts`` (None if only its status was seen).
     Reversion strategy: nothing to undo (CreateVolume's revert deletes)."""
 
     def execute(self, volume_id):
         budget = ALLOCATE_RETRIES * ALLOCATE_INTERVAL_S
         started = time.monotonic()
-        status = volume_poller.poller_for(self.clients).wait(volume_id, budget)
+        status, facts = volume_poller.poller_for(self.clients).wait_volume(volume_id, budget)
         if status == 'available':
-            return round(time.monotonic() - started, 3)
+            # The answer that said 'available' tells the attach steps what
+            # they need of the volume (``volume``): no GET of their own.
+            return facts
         raise exceptions.VolumeNotCreated(
             volume_id=volume_id, seconds=round(time.monotonic() - started, 1),
             attempts='-', volume_status=status or 'creating')

@@ -4,9 +4,11 @@ A call is tried again only when the cloud may answer differently next time: a
 5xx (but never Cinder's 413 over quota), a connection reset or refused, a
 timeout. Idempotent calls (reads, PUTs, deletes of something found by its
 identity) are simply repeated (``call``). A create is not idempotent, so
-``create_once`` looks the resource up by its identity before every attempt:
-if the cloud acted on an earlier attempt whose answer was lost, that is found
-instead of a second one being made.
+``create_once`` looks the resource up by its identity before every attempt
+that may follow one the cloud acted on: if an earlier attempt's answer was
+lost, that is found instead of a second one being made. Only the first
+attempt of a step the engine knows never ran before (``BlockflowTask.unstarted``)
+skips the look-up: nothing can exist yet.
 
 Reverts (``tasks.base``) retry whole undo functions with their own, longer
 budget (``REVERT_POLICY``): they must ride out a cloud that is down for a
@@ -92,12 +94,20 @@ def call(what, func, *args, **kwargs):
     return retrying(what)(func, *args, **kwargs)
 
 
-def create_once(what, find, create):
+def create_once(what, find, create, look_first=True):
     """``find()`` or else ``create()``, tried again on transient errors with a fresh
-    look-up first, so a create whose answer was lost is found, not repeated."""
+    look-up first, so a create whose answer was lost is found, not repeated.
+
+    ``look_first=False`` (the step never ran before) skips the look-up on the
+    first attempt only: every attempt after one is preceded by it.
+    """
+    look = [look_first]
+
     def attempt():
-        found = find()
-        if found is not None:
-            return found
+        if look[0]:
+            found = find()
+            if found is not None:
+                return found
+        look[0] = True
         return create()
     return retrying(what)(attempt)

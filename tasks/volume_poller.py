@@ -14,9 +14,10 @@ A waiter its list never mentions (a volume that changed long before, say
 after a resume) is asked about with one GET after UNSEEN_GET_AFTER_S, and
 again at that pace. Clouds older than 3.60 get the metadata-filtered list.
 
-The interval (``[cinder] volume_poll_interval``, 30 ms from the start of one
-poll to the start of the next) is short so a boot moves on within tens of
-milliseconds of a volume becoming available. Once every waiter has waited FAST_WINDOW_S
+The interval (``[cinder] volume_poll_interval``, 30 ms from the answer to one
+poll to the start of the next, so a slow cloud is not asked faster than it
+answers) is short so a boot moves on within tens of milliseconds of a volume
+becoming available. Once every waiter has waited FAST_WINDOW_S
 (image downloads, a slow backend) the interval doubles per poll up to
 MAX_INTERVAL_S.
 """
@@ -49,10 +50,20 @@ def _parse_time(value):
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=datetime.timezone.utc)
 
 
+def volume_facts(volume):
+    """What the attach steps need to know of a volume, read from any answer
+    that carries it (a list, a GET): no step asks Cinder for it again."""
+    return {'multiattach': bool(getattr(volume, 'multiattach', False)),
+            'shared_targets': getattr(volume, 'shared_targets', False),
+            'service_uuid': getattr(volume, 'service_uuid', None),
+            'availability_zone': getattr(volume, 'availability_zone', None)}
+
+
 class _Waiter:
     def __init__(self):
         self.event = threading.Event()
         self.status = None
+        self.facts = None
 
 
 class VolumePoller:
@@ -66,10 +77,15 @@ class VolumePoller:
         self._thread = None
         self._cursor = None     # newest updated_at Cinder has shown us
         self._time_filter = True
+        self._facts = {}        # volume id -> volume_facts of its last answer
         self.polls = 0
 
     def wait(self, volume_id, timeout):
         """Block until the volume is no longer being created; return its status."""
+        return self.wait_volume(volume_id, timeout)[0]
+
+    def wait_volume(self, volume_id, timeout):
+        """``wait``, and the volume's ``volume_facts`` from the answer that ended it."""
         waiter = _Waiter()
         with self._lock:
             self._waiters.setdefault(volume_id, []).append(waiter)
@@ -87,7 +103,8 @@ class VolumePoller:
                         self._waiters.pop(volume_id, None)
                         self._since.pop(volume_id, None)
                         self._asked.pop(volume_id, None)
-        return waiter.status
+                        self._facts.pop(volume_id, None)
+        return waiter.status, waiter.facts
 
     def next_interval(self, current):
         """The sleep before the next poll: short, unless every waiter is slow."""
@@ -117,7 +134,14 @@ class VolumePoller:
         else:
             volumes = self.clients.cinder().volumes.list(search_opts=search)
         self.polls += 1
+        self._remember(volumes)
         return {v.id: v.status for v in volumes}
+
+    def _remember(self, volumes):
+        with self._lock:
+            for volume in volumes:
+                if volume.id in self._waiters:
+                    self._facts[volume.id] = volume_facts(volume)
 
     def _unseen_statuses(self, wanted, seen):
         """One GET per waiter the lists have not mentioned for a while."""
@@ -131,7 +155,9 @@ class VolumePoller:
             with self._lock:
                 self._asked[volume_id] = now
             try:
-                statuses[volume_id] = self.clients.cinder().volumes.get(volume_id).status
+                volume = self.clients.cinder().volumes.get(volume_id)
+                self._remember([volume])
+                statuses[volume_id] = volume.status
             except cinder_exc.NotFound:
                 statuses[volume_id] = 'missing'
             except Exception:       # asked again at the next pace
@@ -141,7 +167,6 @@ class VolumePoller:
     def _run(self):
         interval = self.interval
         while True:
-            started = time.monotonic()
             with self._lock:
                 if not self._waiters:
                     self._thread = None
@@ -158,11 +183,12 @@ class VolumePoller:
                         continue
                     self._since.pop(volume_id, None)
                     self._asked.pop(volume_id, None)
+                    facts = self._facts.pop(volume_id, None)
                     for waiter in self._waiters.pop(volume_id, []):
-                        waiter.status = status
+                        waiter.status, waiter.facts = status, facts
                         waiter.event.set()
             interval = self.next_interval(interval)
-            time.sleep(max(0.0, started + interval - time.monotonic()))
+            time.sleep(interval)
 
 
 def poller_for(clients):

@@ -41,7 +41,7 @@ def exported(embedded_cloud):
     instance_uuid = str(uuid.uuid4())
     flow = linear_flow.Flow('export').add(
         cinder_attach.ReserveVolume(name='reserve', clients=clients,
-                                    provides='attachment_id'),
+                                    provides=('attachment_id', 'attachment_connection')),
         cinder_attach.InitializeConnection(name='connect', clients=clients,
                                            provides='connection_info'))
     engine = engines.load(flow, store={'instance_uuid': instance_uuid, 'device': DEVICE,

@@ -124,7 +124,7 @@ def _attach_flow(real_cinder, hypervisor, then=None):
     clients = real_cinder.clients
     flow = linear_flow.Flow('host-attach')
     flow.add(cinder_attach.ReserveVolume(name='reserve', clients=clients,
-                                         provides='attachment_id'),
+                                         provides=('attachment_id', 'attachment_connection')),
              cinder_attach.InitializeConnection(name='connect', clients=clients,
                                                 provides='connection_info'),
              hv_tasks.AttachVolumeDisk(hypervisor, name='hypervisor-attach',
