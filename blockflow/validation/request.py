@@ -77,7 +77,14 @@ def _count(server, field, default):
             detail=f'Invalid input for field/attribute {field}. Value: '
                    f'{value[:20]}... ({len(value)} digits). More than '
                    f'{_MAX_COUNT_DIGITS} digits.')
-    return int(value)
+    try:
+        return int(value)
+    except ValueError:
+        # The schema's pattern ends in '$', which also passes a trailing newline
+        # (as Nova's does; Nova then fails with a 500): a clean 400 here.
+        raise exceptions.ValidationError(
+            detail=f'Invalid input for field/attribute {field}. Value: {value!r}. '
+                   'Not an integer.') from None
 
 
 def parse_request(body, microversion=None, enable_backup_source=False):
