@@ -49,8 +49,12 @@ run: install
 cinder-venv: $(BIN)/python
 	PYTHON=$(PYTHON) sh tools/realcinder/install.sh $(VENV)-cinder
 
+# Most tests wait on clouds, libvirt and child processes, not on the CPU: three
+# pytest-xdist workers, each test file on one worker (module fixtures stay shared).
+TEST_WORKERS ?= 3
+
 test: install cinder-venv
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/boot_bench.py --quick

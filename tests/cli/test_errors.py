@@ -107,7 +107,7 @@ def test_boot_keep_on_failure_reports_in_lines_without_traceback(
         embedded_cloud_process, tmp_path):
     import requests
     cloud = embedded_cloud_process
-    requests.post(f'{cloud.url}/admin/faults', timeout=10, json={
+    requests.post(f'{cloud.url}/admin/faults', timeout=10, headers=cloud.admin_headers(), json={
         'fail': [{'op': 'attachment.complete', 'nth': 2, 'times': 100}]}).raise_for_status()
     env_args = ['--os-cloud', cloud.name, '--connection', f'sqlite:///{tmp_path}/b.sqlite',
                 '--instances-path', str(tmp_path / 'instances'), '--keep-on-failure']

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from blockflow.cli import main as cli
+from blockflow.cloud.server import EmbeddedCloud
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / 'examples' / 'all-kinds.json'
 FLAVOR = {'id': 'f-small', 'name': 'site.small', 'ram': 256, 'vcpus': 1, 'disk': 1,
@@ -57,7 +58,16 @@ def nova():
 
 
 @pytest.fixture
-def cloud_env(embedded_cloud, nova, monkeypatch, tmp_path):
+def noauth_cloud(tmp_path):
+    # Cinder's noauth strategy: 'user:project' tokens, no Keystone.
+    with EmbeddedCloud(str(tmp_path / 'noauth-cloud'), latency_profile='fast',
+                       auth_strategy='noauth') as cloud:
+        yield cloud
+
+
+@pytest.fixture
+def cloud_env(noauth_cloud, nova, monkeypatch, tmp_path):
+    embedded_cloud = noauth_cloud
     clouds = tmp_path / 'clouds.yaml'
     clouds.write_text(yaml.safe_dump({'clouds': {'site': {
         'auth_type': 'noauth',
