@@ -12,7 +12,7 @@ import uuid
 
 from blockflow import boot as boot_module
 from blockflow import clients as clients_module
-from tests.boot.test_fault_matrix import proxied_ref
+from tests.fixtures.lossy_proxy import proxied_ref
 from tests.fixtures.lossy_proxy import LossyProxy
 
 DEVICES = 3
@@ -56,7 +56,7 @@ def test_clean_boot_makes_no_lookup_export_or_get(embedded_cloud, tmp_path):
 def test_lost_attachment_answer_is_found_not_repeated(embedded_cloud, tmp_path, fast_retries):
     proxy = LossyProxy(embedded_cloud.url)
     try:
-        options = _options(proxied_ref(embedded_cloud, proxy), tmp_path)
+        options = _options(proxied_ref(embedded_cloud, proxy.url, tmp_path), tmp_path)
         embedded_cloud.faults.reset_counters()
         proxy.fail('attachment.create', 'lost', nth=1, times=1)
         _plan, outcome, _rows = boot_module.boot(_request(), options)
