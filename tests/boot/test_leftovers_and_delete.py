@@ -2,19 +2,14 @@
 resumable flow; a cloud down for seconds during a revert is ridden out."""
 
 import json
-import uuid
 
-import pytest
 from cinderclient import exceptions as cinder_exc
 
 from blockflow import clients as clients_module
-from blockflow import crashpoints
 from blockflow import records
 from blockflow import secrets
 from blockflow import teardown
 from tasks import retrying
-from tasks import undo
-from tests.boot import test_crash_resume as crash
 from tests.boot.test_boot_e2e import ALL_KINDS
 from tests.boot.test_boot_e2e import USER_VOLUME
 from tests.boot.test_fault_matrix import _assert_clean
@@ -98,33 +93,6 @@ def test_cloud_down_for_seconds_during_a_revert(embedded_cloud, lossy_proxy, tmp
     assert outcome.state == 'REVERTED', outcome.failure
     assert records.Leftovers(options.connection).open_for(options.instance_uuid) == []
     _assert_clean(embedded_cloud, options, tmp_path)
-
-
-@pytest.mark.parametrize('step, again', [
-    ('release-volume', 'delete'), ('delete-volume', 'resume'),
-    ('instance-remove-instance-dir', 'delete')])
-def test_delete_killed_inside_a_step_is_finished(embedded_cloud_process, tmp_path, step,
-                                                  again):
-    instance_uuid = str(uuid.uuid4())
-    connection = f'sqlite:///{tmp_path}/flows.sqlite'
-    booted = crash._blockflow(crash._boot_args(embedded_cloud_process, tmp_path,
-                                               instance_uuid), crash._env(tmp_path, cloud=embedded_cloud_process))
-    assert booted.returncode == 0, booted.stderr[-2000:]
-    delete = ['delete', instance_uuid, '--connection', connection]   # the boot's own cloud
-    env = crash._env(tmp_path, f'inside:*-{step}')
-    env[crashpoints.ONCE_ENV] = str(tmp_path / 'crashed-atoms')
-    run = crash._blockflow(delete, env)
-    runs = 1
-    while run.returncode == crashpoints.CRASH_EXIT_CODE and runs < 8:
-        command = delete if again == 'delete' else [
-            'resume', '--all', '--connection', connection, '--quiet']
-        run = crash._blockflow(command, env)
-        runs += 1
-    assert runs > 1 and run.returncode == 0, run.stdout + run.stderr[-2000:]
-    volumes, attachments, stuck = crash._state(embedded_cloud_process, instance_uuid)
-    assert volumes == [] and attachments == [] and stuck == []
-    assert not (tmp_path / 'instances' / instance_uuid).exists()
-    assert records.Records(connection).for_instance(instance_uuid) == []
 
 
 def test_over_quota_is_not_retried(embedded_cloud, lossy_proxy, tmp_path):
