@@ -77,18 +77,24 @@ def run_process(cloud, tmp, n, rep):
 
 def run_flow(cloud, tmp, n, rep):
     cloud.faults.reset_counters()
-    out = subprocess.run(
-        [sys.executable, os.path.join(HERE, 'boot_bench.py'), '--child', '--cloud-home',
-         cloud.state_dir, '--instances', '1', '--devices', str(n),
+    wall = _child_flow_wall(
+        [os.path.join(HERE, 'boot_bench.py'), '--child', '--cloud-home', cloud.state_dir,
+         '--instances', '1', '--devices', str(n),
          '--connection', f'sqlite:///{tmp}/flow-{n}-{rep}.sqlite',
-         '--instances-path', f'{tmp}/instances'],
-        capture_output=True, text=True, check=False)
+         '--instances-path', f'{tmp}/instances'])
+    return wall, _calls(cloud, n)
+
+
+def _child_flow_wall(script_args):
+    """Run a flow-timing child (its last stdout line is JSON); the flow's wall time."""
+    out = subprocess.run([sys.executable, *script_args], capture_output=True, text=True,
+                         check=False)
     if out.returncode:
         raise SystemExit(f'flow child failed:\n{out.stderr[-3000:]}')
     result = json.loads(out.stdout.strip().splitlines()[-1])
     if result['failures']:
         raise SystemExit(f"boot failed: {result['failures'][:3]}")
-    return result['wall'], _calls(cloud, n)
+    return result['wall']
 
 
 def flow_child(args):
@@ -112,17 +118,11 @@ def flow_child(args):
 
 
 def run_flow_ref(ref, tmp, n, rep):
-    out = subprocess.run(
-        [sys.executable, __file__, '--child-ref', json.dumps(ref), '--devices', str(n),
+    wall = _child_flow_wall(
+        [__file__, '--child-ref', json.dumps(ref), '--devices', str(n),
          '--connection', f'sqlite:///{tmp}/rflow-{n}-{rep}.sqlite',
-         '--instances-path', f'{tmp}/instances'],
-        capture_output=True, text=True, check=False)
-    if out.returncode:
-        raise SystemExit(f'flow child failed:\n{out.stderr[-3000:]}')
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    if result['failures']:
-        raise SystemExit(f"boot failed: {result['failures'][:3]}")
-    return result['wall'], (float('nan'), float('nan'))
+         '--instances-path', f'{tmp}/instances'])
+    return wall, (float('nan'), float('nan'))
 
 
 def real_cinder_main(args, sizes):
