@@ -28,7 +28,7 @@ REQUEST_LOG = 'requests.log'
 
 
 class RequestLog:
-    """WSGI middleware: one JSON line per call — method, path and the caller's
+    """WSGI middleware: one JSON line per call — method, path, query and the caller's
     global request id (``X-OpenStack-Request-ID``), so a test can tell which
     boot each call belonged to."""
 
@@ -45,6 +45,7 @@ class RequestLog:
     def __call__(self, environ, start_response):
         line = json.dumps({'method': environ.get('REQUEST_METHOD'),
                            'path': environ.get('PATH_INFO'),
+                           'query': environ.get('QUERY_STRING', ''),
                            'global_request_id': environ.get('HTTP_X_OPENSTACK_REQUEST_ID')})
         with self._lock:
             if not self._stream.closed:
