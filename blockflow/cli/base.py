@@ -54,6 +54,40 @@ def _shown(formatter, data):
     return [tuple(empty if cell is None else cell for cell in row) for row in data]
 
 
+class _OneLineErrors:
+    """Errors as ``blockflow`` reports them (one line, exit 1, or 2 for usage), also
+    when python-openstackclient runs the command (``openstack blockflow ...``)."""
+
+    # Under python-openstackclient: blockflow makes its own clients from the cloud options.
+    auth_required = False
+
+    def run(self, parsed_args):
+        if getattr(self.app, 'reports_errors', False):     # blockflow's own app
+            return super().run(parsed_args)
+        from blockflow.cli import errors
+        debug = bool(getattr(self.app.options, 'debug', False))
+        errors.quiet_libraries(debug)
+        _from_osc_options(parsed_args, self.app.options)
+        return errors.run(_Runs(super().run), parsed_args, debug)
+
+
+class _Runs:
+    def __init__(self, run):
+        self.run = run
+
+
+def _from_osc_options(parsed_args, osc_options):
+    """Cloud options given to ``openstack`` itself (``openstack --os-cloud NAME blockflow
+    ...``): OSC parses them before the command, as ``--os-cloud`` → ``cloud``,
+    ``--os-auth-url`` → ``auth_url``; the command's own ``--os-*`` stay unset."""
+    for dest in getattr(parsed_args, 'cloud_dests', ()):
+        if not dest.startswith('os_'):
+            continue
+        given = getattr(osc_options, 'cloud' if dest == 'os_cloud' else dest[3:], None)
+        if given not in (None, '') and getattr(parsed_args, dest, None) in (None, ''):
+            setattr(parsed_args, dest, given)
+
+
 class _Display:
     """JSON documents and masking for Listers/ShowOnes."""
 
@@ -78,7 +112,7 @@ class _Display:
         return super().produce_output(parsed_args, column_names, data)
 
 
-class Command(command.Command):
+class Command(_OneLineErrors, command.Command):
     """A command that prints what it does (no cliff formatter)."""
 
 
@@ -90,11 +124,11 @@ def add_format(parser):
                              'too); default: table')
 
 
-class Lister(_Display, command.Lister):
+class Lister(_OneLineErrors, _Display, command.Lister):
     pass
 
 
-class ShowOne(_Display, command.ShowOne):
+class ShowOne(_OneLineErrors, _Display, command.ShowOne):
     pass
 
 

@@ -58,6 +58,12 @@ def setup_logging(debug):
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    quiet_libraries(debug)
+
+
+def quiet_libraries(debug):
+    """Libraries' log lines that repeat or precede what blockflow reports in one line."""
+    import logging
     quiet = logging.DEBUG if debug else logging.ERROR
     # os-brick reports every initiator it cannot find; none of it is actionable here.
     logging.getLogger('os_brick').setLevel(quiet)

@@ -65,6 +65,8 @@ def _version():
 
 class BlockflowApp(app.App):
     NAME = 'blockflow'
+    # run_subcommand turns errors into one line (commands do it themselves under OSC).
+    reports_errors = True
 
     def __init__(self):
         super().__init__(description=__doc__.strip().splitlines()[0], version=None,
