@@ -54,12 +54,17 @@ def _shown(formatter, data):
     return [tuple(empty if cell is None else cell for cell in row) for row in data]
 
 
-class _OneLineErrors:
-    """Errors as ``blockflow`` reports them (one line, exit 1, or 2 for usage), also
-    when python-openstackclient runs the command (``openstack blockflow ...``)."""
+class _Common:
+    """What every blockflow command does, in ``blockflow`` and under python-openstackclient
+    (``openstack blockflow ...``): errors as one line (exit 1, or 2 for usage), help as
+    plain text."""
 
     # Under python-openstackclient: blockflow makes its own clients from the cloud options.
     auth_required = False
+
+    def get_description(self):
+        # Docstrings are reStructuredText; a terminal shows ``x`` as literal backquotes.
+        return super().get_description().replace('``', "'")
 
     def run(self, parsed_args):
         if getattr(self.app, 'reports_errors', False):     # blockflow's own app
@@ -112,7 +117,7 @@ class _Display:
         return super().produce_output(parsed_args, column_names, data)
 
 
-class Command(_OneLineErrors, command.Command):
+class Command(_Common, command.Command):
     """A command that prints what it does (no cliff formatter)."""
 
 
@@ -124,11 +129,11 @@ def add_format(parser):
                              'too); default: table')
 
 
-class Lister(_OneLineErrors, _Display, command.Lister):
+class Lister(_Common, _Display, command.Lister):
     pass
 
 
-class ShowOne(_OneLineErrors, _Display, command.ShowOne):
+class ShowOne(_Common, _Display, command.ShowOne):
     pass
 
 

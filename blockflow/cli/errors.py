@@ -119,6 +119,8 @@ def explain(exc):
         return EnvironmentFailure(f'address {address}already in use: choose another '
                                   '--port or stop what listens there')
     module = type(exc).__module__ or ''
+    if module == 'sqlite3':     # the read-only views read sqlite files directly
+        return EnvironmentFailure(f'--connection: database error: {str(exc).splitlines()[0]}')
     if module.startswith('sqlalchemy'):
         text = str(exc).splitlines()[0]
         if 'Can\'t load plugin' in text:

@@ -94,12 +94,15 @@ class _SqliteFile:
     """Read-only queries on one sqlite file; a missing file or table reads as empty."""
 
     def __init__(self, path):
+        self._path = path
         self._db = None
+        self._decltypes = {}
+        if os.path.isdir(path):
+            raise sqlite3.OperationalError(f'{path} is a directory, not a sqlite file')
         if os.path.exists(path):
             self._db = sqlite3.connect(f'file:{urllib.parse.quote(path)}?mode=ro', uri=True,
                                        timeout=_BUSY_TIMEOUT_S)
             self._db.row_factory = sqlite3.Row
-        self._decltypes = {}
 
     def close(self):
         if self._db is not None:
@@ -118,11 +121,13 @@ class _SqliteFile:
             return []
         try:
             found = self._db.execute(sql, args).fetchall()
+            types = self._types(table)
         except sqlite3.OperationalError as exc:
             if 'no such table' in str(exc):
                 return []       # nothing was ever written of this kind
-            raise
-        types = self._types(table)
+            raise type(exc)(f'{self._path}: {exc}') from exc
+        except sqlite3.DatabaseError as exc:     # not a database, corrupt
+            raise type(exc)(f'{self._path}: {exc}') from exc
         return [{key: _typed(types.get(key, ''), key in json_columns, row[key])
                  for key in row.keys()} for row in found]
 
