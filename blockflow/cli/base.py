@@ -103,7 +103,19 @@ class _Display:
         super().run(parsed_args)
         return self.exit_code
 
+    def check_columns(self, parsed_args, column_names):
+        """-c names columns the command has (cliff ignores unknown ones, or fails with
+        a ValueError when none is known)."""
+        known = {self._normalize_column_name(name) for name in column_names}
+        unknown = [c for c in parsed_args.columns or ()
+                   if self._normalize_column_name(c) not in known]
+        if unknown:
+            raise exceptions.UsageError(
+                f"-c/--column: no column {', '.join(repr(c) for c in unknown)} "
+                f"(columns: {', '.join(column_names)})")
+
     def produce_output(self, parsed_args, column_names, data):
+        self.check_columns(parsed_args, column_names)
         if (parsed_args.formatter == 'json' and self.document is not None
                 and not parsed_args.columns):
             from blockflow.cli import output

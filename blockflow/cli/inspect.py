@@ -72,6 +72,7 @@ class ShowFlow(base.Lister):
     def take_action(self, parsed_args):
         from blockflow.inspect import report
         from blockflow.persistence import reader
+        self.check_columns(parsed_args, STEP_COLUMNS)   # before the header line
         try:
             with reader.opened(parsed_args.connection) as flows:
                 shown = report.flow_report(flows, parsed_args.flow_id)
