@@ -82,14 +82,17 @@ class _Runs:
 
 
 def _from_osc_options(parsed_args, osc_options):
-    """Cloud options given to ``openstack`` itself (``openstack --os-cloud NAME blockflow
-    ...``): OSC parses them before the command, as ``--os-cloud`` → ``cloud``,
-    ``--os-auth-url`` → ``auth_url``; the command's own ``--os-*`` stay unset."""
+    """The cloud options ``openstack`` parsed (``openstack --os-cloud NAME blockflow ...``).
+
+    OSC takes every option it knows from anywhere on the line before the command
+    parses the rest (``--os-cloud`` → ``cloud``, ``--os-auth-url`` → ``auth_url``),
+    so the command's own ``--os-*`` hold only their ``OS_*`` defaults: OSC's value,
+    from the line or the same variable, wins."""
     for dest in getattr(parsed_args, 'cloud_dests', ()):
         if not dest.startswith('os_'):
             continue
         given = getattr(osc_options, 'cloud' if dest == 'os_cloud' else dest[3:], None)
-        if given not in (None, '') and getattr(parsed_args, dest, None) in (None, ''):
+        if given not in (None, ''):
             setattr(parsed_args, dest, given)
 
 

@@ -6,6 +6,7 @@ request against that cloud (OSC parses ``--os-cloud`` itself), and errors are
 blockflow's one line with its exit codes.
 """
 
+import copy
 import json
 import os
 import pathlib
@@ -13,6 +14,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from blockflow.cli import main as cli_main
 
@@ -59,8 +61,15 @@ def test_openstack_errors_are_blockflows_one_line(env, flow_db):
         'NotFound: flow nosuch: no such flow in the persistence backend']
 
 
-def test_openstack_os_cloud_reaches_the_command(env, embedded_cloud):
-    env = dict(env, OS_CLIENT_CONFIG_FILE=embedded_cloud.clouds_yaml)
+def test_openstack_os_cloud_reaches_the_command(env, embedded_cloud, tmp_path):
+    # OS_CLOUD names a dead cloud: the --os-cloud given to openstack must win over it.
+    clouds = yaml.safe_load(pathlib.Path(embedded_cloud.clouds_yaml).read_text())
+    dead = copy.deepcopy(clouds['clouds']['embedded'])
+    dead['auth']['auth_url'] = 'http://127.0.0.1:9/identity/v3'
+    clouds['clouds']['dead'] = dead
+    clouds_yaml = tmp_path / 'clouds.yaml'
+    clouds_yaml.write_text(yaml.safe_dump(clouds))
+    env = dict(env, OS_CLIENT_CONFIG_FILE=str(clouds_yaml), OS_CLOUD='dead')
     done = _openstack(['--os-cloud', 'embedded', 'blockflow', 'validate', EXAMPLE,
                        '-f', 'json'], env)
     assert done.returncode == 0, done.stderr
