@@ -54,6 +54,48 @@ def _shown(formatter, data):
     return [tuple(empty if cell is None else cell for cell in row) for row in data]
 
 
+class _Common:
+    """What every blockflow command does, in ``blockflow`` and under python-openstackclient
+    (``openstack blockflow ...``): errors as one line (exit 1, or 2 for usage), help as
+    plain text."""
+
+    # Under python-openstackclient: blockflow makes its own clients from the cloud options.
+    auth_required = False
+
+    def get_description(self):
+        # Docstrings are reStructuredText; a terminal shows ``x`` as literal backquotes.
+        return super().get_description().replace('``', "'")
+
+    def run(self, parsed_args):
+        if getattr(self.app, 'reports_errors', False):     # blockflow's own app
+            return super().run(parsed_args)
+        from blockflow.cli import errors
+        debug = bool(getattr(self.app.options, 'debug', False))
+        errors.quiet_libraries(debug)
+        _from_osc_options(parsed_args, self.app.options)
+        return errors.run(_Runs(super().run), parsed_args, debug)
+
+
+class _Runs:
+    def __init__(self, run):
+        self.run = run
+
+
+def _from_osc_options(parsed_args, osc_options):
+    """The cloud options ``openstack`` parsed (``openstack --os-cloud NAME blockflow ...``).
+
+    OSC takes every option it knows from anywhere on the line before the command
+    parses the rest (``--os-cloud`` → ``cloud``, ``--os-auth-url`` → ``auth_url``),
+    so the command's own ``--os-*`` hold only their ``OS_*`` defaults: OSC's value,
+    from the line or the same variable, wins."""
+    for dest in getattr(parsed_args, 'cloud_dests', ()):
+        if not dest.startswith('os_'):
+            continue
+        given = getattr(osc_options, 'cloud' if dest == 'os_cloud' else dest[3:], None)
+        if given not in (None, ''):
+            setattr(parsed_args, dest, given)
+
+
 class _Display:
     """JSON documents and masking for Listers/ShowOnes."""
 
@@ -64,7 +106,19 @@ class _Display:
         super().run(parsed_args)
         return self.exit_code
 
+    def check_columns(self, parsed_args, column_names):
+        """-c names columns the command has (cliff ignores unknown ones, or fails with
+        a ValueError when none is known)."""
+        known = {self._normalize_column_name(name) for name in column_names}
+        unknown = [c for c in parsed_args.columns or ()
+                   if self._normalize_column_name(c) not in known]
+        if unknown:
+            raise exceptions.UsageError(
+                f"-c/--column: no column {', '.join(repr(c) for c in unknown)} "
+                f"(columns: {', '.join(column_names)})")
+
     def produce_output(self, parsed_args, column_names, data):
+        self.check_columns(parsed_args, column_names)
         if (parsed_args.formatter == 'json' and self.document is not None
                 and not parsed_args.columns):
             from blockflow.cli import output
@@ -78,7 +132,7 @@ class _Display:
         return super().produce_output(parsed_args, column_names, data)
 
 
-class Command(command.Command):
+class Command(_Common, command.Command):
     """A command that prints what it does (no cliff formatter)."""
 
 
@@ -90,11 +144,11 @@ def add_format(parser):
                              'too); default: table')
 
 
-class Lister(_Display, command.Lister):
+class Lister(_Common, _Display, command.Lister):
     pass
 
 
-class ShowOne(_Display, command.ShowOne):
+class ShowOne(_Common, _Display, command.ShowOne):
     pass
 
 

@@ -58,6 +58,12 @@ def setup_logging(debug):
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    quiet_libraries(debug)
+
+
+def quiet_libraries(debug):
+    """Libraries' log lines that repeat or precede what blockflow reports in one line."""
+    import logging
     quiet = logging.DEBUG if debug else logging.ERROR
     # os-brick reports every initiator it cannot find; none of it is actionable here.
     logging.getLogger('os_brick').setLevel(quiet)
@@ -113,6 +119,8 @@ def explain(exc):
         return EnvironmentFailure(f'address {address}already in use: choose another '
                                   '--port or stop what listens there')
     module = type(exc).__module__ or ''
+    if module == 'sqlite3':     # the read-only views read sqlite files directly
+        return EnvironmentFailure(f'--connection: database error: {str(exc).splitlines()[0]}')
     if module.startswith('sqlalchemy'):
         text = str(exc).splitlines()[0]
         if 'Can\'t load plugin' in text:

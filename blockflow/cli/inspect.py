@@ -19,7 +19,10 @@ def _connection(connection_url):
         backend.close()
 
 
-def flow_not_found(flow_id):
+def flow_not_found(flow_id, matches=0):
+    if matches > 1:
+        return base.NotFound(f'flow {flow_id}: {matches} flows start with it; '
+                             'give more of the uuid')
     return base.NotFound(f'flow {flow_id}: no such flow in the persistence backend')
 
 
@@ -38,11 +41,10 @@ class ListFlows(base.Lister):
         return parser
 
     def take_action(self, parsed_args):
-        with base.without_eventlet():
-            from blockflow import persistence  # noqa: F401
-            from blockflow.inspect import report
-        with _connection(parsed_args.connection) as conn:
-            rows = report.list_flows(conn)
+        from blockflow.inspect import report
+        from blockflow.persistence import reader
+        with reader.opened(parsed_args.connection) as flows:
+            rows = report.list_flows(flows)
         self.document = {'flows': rows}
         return FLOW_COLUMNS, [
             (r['flow_id'], base.table_ok(r['instance_uuid']), r['state'],
@@ -68,15 +70,14 @@ class ShowFlow(base.Lister):
         return parser
 
     def take_action(self, parsed_args):
-        with base.without_eventlet():
-            from blockflow import persistence  # noqa: F401
-            from blockflow.inspect import graph
-            from blockflow.inspect import report
+        from blockflow.inspect import report
+        from blockflow.persistence import reader
+        self.check_columns(parsed_args, STEP_COLUMNS)   # before the header line
         try:
-            with _connection(parsed_args.connection) as conn:
-                shown = report.flow_report(conn, parsed_args.flow_id)
-        except graph.FlowNotFound:
-            raise flow_not_found(parsed_args.flow_id)
+            with reader.opened(parsed_args.connection) as flows:
+                shown = report.flow_report(flows, parsed_args.flow_id)
+        except reader.FlowNotFound as exc:
+            raise flow_not_found(parsed_args.flow_id, exc.matches)
         self.document = shown
         if parsed_args.formatter == 'table':
             print(f'flow {shown["flow_id"]}  instance {shown["instance_uuid"] or "-"}  '
@@ -107,19 +108,20 @@ class GraphFlow(base.Command):
         return parser
 
     def take_action(self, parsed_args):
+        from blockflow.inspect import report
+        from blockflow.persistence import reader
+        try:
+            with reader.opened(parsed_args.connection) as flows:
+                flow = flows.find_flow(parsed_args.flow_id)
+        except reader.FlowNotFound as exc:
+            raise flow_not_found(parsed_args.flow_id, exc.matches)
+        prefix = report.flow_prefix(flow)
         with base.without_eventlet():
             from blockflow import persistence  # noqa: F401
             from blockflow.inspect import graph
-            from blockflow.inspect import report
-        try:
-            with _connection(parsed_args.connection) as conn:
-                _book, flow_detail = graph.find_flow_detail(conn, parsed_args.flow_id)
-                prefix = report.flow_prefix(flow_detail)
-                dot = graph.flow_dot(
-                    conn, flow_detail.uuid,
-                    cluster_of=lambda name: graph.default_cluster_of(name, prefix))
-        except graph.FlowNotFound:
-            raise flow_not_found(parsed_args.flow_id)
+        with _connection(parsed_args.connection) as conn:
+            dot = graph.flow_dot(conn, flow.uuid,
+                                 cluster_of=lambda name: graph.default_cluster_of(name, prefix))
         if parsed_args.output in (None, '-'):
             self.app.stdout.write(dot.to_string())
             return 0

@@ -22,13 +22,12 @@ class Devices(base.Lister):
         return parser
 
     def take_action(self, args):
-        with base.without_eventlet():
-            from blockflow import records
-        store = records.Records(boot_cli.records_url(args.connection))
-        rows = store.for_instance(args.instance_uuid)
+        from blockflow.persistence import reader
+        url = boot_cli.records_url(args.connection)
+        rows = reader.device_records(url, args.instance_uuid)
         if not rows:
             raise base.NotFound(f'instance {args.instance_uuid}: no recorded devices')
-        boot = store.instance(args.instance_uuid)
+        boot = reader.instance_boot(url, args.instance_uuid)
         self.document = {'devices': rows,
                          'cloud': boot['cloud_ref'] if boot else None,
                          'request_id': boot['request_id'] if boot else None}

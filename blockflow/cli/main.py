@@ -65,6 +65,8 @@ def _version():
 
 class BlockflowApp(app.App):
     NAME = 'blockflow'
+    # run_subcommand turns errors into one line (commands do it themselves under OSC).
+    reports_errors = True
 
     def __init__(self):
         super().__init__(description=__doc__.strip().splitlines()[0], version=None,
@@ -107,8 +109,12 @@ class BlockflowApp(app.App):
             return 2
         try:
             factory, name, sub_argv = self.command_manager.find_command(argv)
+            asked = [arg for arg in sub_argv if not arg.startswith('-')]
+            if name == 'help' and asked:        # `blockflow help COMMAND`
+                self.command_manager.find_command(asked)
         except ValueError:
-            errors.print_line(f"blockflow: '{' '.join(argv)}' is not a blockflow command; "
+            words = asked if argv[:1] == ['help'] else argv
+            errors.print_line(f"blockflow: '{' '.join(words)}' is not a blockflow command; "
                               "see 'blockflow --help'")
             return 2
         cmd = factory(self, self.options, cmd_name=name)

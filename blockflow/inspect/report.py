@@ -1,14 +1,14 @@
 """Tables of persisted flows: `blockflow list` and `blockflow show`.
 
 Everything here reads the persistence backend only, so it works for a flow
-that is running in another process, finished, failed or crashed.
+that is running in another process, finished, failed or crashed. It reads
+through ``blockflow.persistence.reader`` (a sqlite file without SQLAlchemy,
+TaskFlow's engine or networkx); a TaskFlow persistence connection works too.
 """
 
 from taskflow import states
 
-from blockflow import records
-from blockflow import secrets
-from blockflow.inspect import graph
+from blockflow.persistence import reader
 
 FINISHED_FLOW_STATES = frozenset({states.SUCCESS, states.FAILURE, states.REVERTED})
 _DONE_ATOM_STATES = frozenset({states.SUCCESS, states.IGNORE})
@@ -21,7 +21,11 @@ def _atoms(flow_detail):
 
 
 def _device_of(atom_name, prefix):
-    return graph.default_cluster_of(atom_name, prefix)
+    # The token after the instance prefix, as inspect/graph.py clusters atoms
+    # (not imported from there: it loads TaskFlow's compiler and networkx).
+    rest = atom_name[len(prefix):].lstrip('-') if prefix and \
+        atom_name.startswith(prefix) else atom_name
+    return rest.split('-', 1)[0] or atom_name
 
 
 def _step_of(atom_name, device):
@@ -69,27 +73,35 @@ def device_progress(flow_detail):
     return progress
 
 
-def list_flows(connection):
-    """One row per flow, newest first."""
+def _failure_lines(failure):
+    """(exception text, TaskFlow's one-line ``Failure.pformat()``) of a stored failure."""
+    text = f"{failure.get('exception_str')}"
+    names = failure.get('exc_type_names') or ()
+    cause = f'Failure: {names[0]}: {text}' if names else f'Failure: {text}'
+    return text, cause.splitlines()[0]
+
+
+def list_flows(source):
+    """One row per flow, newest first (``source``: a reader or a TaskFlow connection)."""
     rows = []
-    for book in connection.get_logbooks():
-        for flow_detail in book:
-            meta = flow_detail.meta or {}
-            progress = device_progress(flow_detail)
-            devices = [d for d in progress if d not in meta.get('non_device_groups', ())]
-            devices_done = sum(1 for d in devices if progress[d][0] == progress[d][1])
-            rows.append({
-                'flow_id': flow_detail.uuid,
-                'name': flow_detail.name,
-                'instance_uuid': meta.get('instance_uuid'),
-                'request_id': meta.get('request_id'),
-                'state': flow_detail.state or states.PENDING,
-                'created_at': (book.created_at.isoformat(timespec='seconds')
-                               if book.created_at else None),
-                'devices_done': devices_done,
-                'devices_total': len(devices),
-                'finished': flow_detail.state in FINISHED_FLOW_STATES,
-            })
+    for flow_detail in reader.of(source).flows():
+        book = flow_detail.book
+        meta = flow_detail.meta or {}
+        progress = device_progress(flow_detail)
+        devices = [d for d in progress if d not in meta.get('non_device_groups', ())]
+        devices_done = sum(1 for d in devices if progress[d][0] == progress[d][1])
+        rows.append({
+            'flow_id': flow_detail.uuid,
+            'name': flow_detail.name,
+            'instance_uuid': meta.get('instance_uuid'),
+            'request_id': meta.get('request_id'),
+            'state': flow_detail.state or states.PENDING,
+            'created_at': (book.created_at.isoformat(timespec='seconds')
+                           if book.created_at else None),
+            'devices_done': devices_done,
+            'devices_total': len(devices),
+            'finished': flow_detail.state in FINISHED_FLOW_STATES,
+        })
     rows.sort(key=lambda row: row['created_at'] or '', reverse=True)
     return rows
 
@@ -106,23 +118,39 @@ def leftovers(flow_detail):
     if not (url and instance_uuid):
         return []
     try:
-        rows = records.Leftovers(url).open_for(instance_uuid)
+        rows = reader.open_leftovers(url, instance_uuid)
     except Exception:       # an unreachable records database: show what the flow says
         return []
+    if not rows:
+        return []
+    from blockflow import records
     return [{'device': (row['device_name'] or '-').replace('/dev/', ''),
              'resource': row['resource'], 'resource_id': row['resource_id'],
              'call': row['call'], 'error': row['error'],
              'line': records.describe_leftover(row)} for row in rows]
 
 
-def flow_report(connection, flow_id):
-    """Per device, each task: state, duration, attempts, volume id, failure."""
-    book, flow_detail = graph.find_flow_detail(connection, flow_id)
+def flow_report(source, flow_id):
+    """Per device, each task: state, duration, attempts, volume id, failure.
+
+    ``source`` is a reader (raises its FlowNotFound) or a TaskFlow connection
+    (raises inspect.graph's FlowNotFound, as its callers expect)."""
+    from blockflow import secrets
+    view = reader.of(source)
+    try:
+        flow_detail = view.find_flow(flow_id)
+    except reader.FlowNotFound as exc:
+        if view is source:
+            raise
+        from blockflow.inspect import graph
+        raise graph.FlowNotFound(str(exc)) from None
+    book = flow_detail.book
     prefix = flow_prefix(flow_detail)
     devices = {}
     for atom_detail in _atoms(flow_detail):
         device = _device_of(atom_detail.name, prefix)
         failure = atom_detail.failure or atom_detail.revert_failure
+        failure_text, cause = _failure_lines(failure) if failure else (None, None)
         result = atom_detail.results if atom_detail.state == states.SUCCESS else None
         meta = atom_detail.meta or {}
         step = _step_of(atom_detail.name, device)
@@ -134,10 +162,8 @@ def flow_report(connection, flow_id):
             'duration_s': _duration(meta),
             'attempts': meta.get('attempts', 1 if atom_detail.state else 0),
             'volume_id': _volume_id(result, step),
-            'failure': (secrets.mask_text(f'{failure.exception_str}')
-                        if failure is not None else None),
-            'cause': (secrets.mask_text(failure.pformat().splitlines()[0])
-                      if failure is not None else None),
+            'failure': secrets.mask_text(failure_text) if failure else None,
+            'cause': secrets.mask_text(cause) if failure else None,
         })
     return secrets.mask({
         'flow_id': flow_detail.uuid,

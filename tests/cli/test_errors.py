@@ -123,3 +123,26 @@ def test_boot_keep_on_failure_reports_in_lines_without_traceback(
                     if line.startswith('  vd')]
     assert len(device_lines) == len({line.split()[0] for line in device_lines})
     assert 'RUNNING' not in done.stderr
+
+
+@pytest.mark.parametrize('command', [['list'], ['show', 'abc'], ['devices', 'abc'],
+                                     ['graph', 'abc']])
+def test_unreadable_sqlite_file_is_one_line_naming_it(capsys, tmp_path, command):
+    garbage = tmp_path / 'garbage.sqlite'
+    garbage.write_text('not a database\n' * 100)
+    (tmp_path / 'dir.sqlite').mkdir()
+    for path, reason in ((garbage, 'file is not a database'),
+                         (tmp_path / 'dir.sqlite', 'is a directory')):
+        code = cli_main.main([*command, '--connection', f'sqlite:///{path}'])
+        out, err = capsys.readouterr()
+        assert code == 1 and out == ''
+        assert len(err.splitlines()) == 1 and 'Traceback' not in err, err
+        assert err.startswith('EnvironmentFailure: --connection:') and str(path) in err, err
+        assert reason in err
+
+
+def test_help_for_an_unknown_command_is_a_usage_error(tmp_path):
+    done = _blockflow(['help', 'nosuch'], tmp_path)
+    _one_line(done, 2, "'nosuch' is not a blockflow command", 'blockflow --help')
+    done = _blockflow(['help', 'show'], tmp_path)
+    assert done.returncode == 0 and 'FLOW_ID' in done.stdout

@@ -83,3 +83,12 @@ def test_debug_is_accepted_anywhere(capsys):
     finally:
         errors.setup_logging(False)
     assert code == 0 and '/dev/vda' in out.splitlines()
+
+
+@pytest.mark.parametrize('name', ['validate', 'plan', 'list', 'show', 'devices'])
+def test_unknown_column_is_a_usage_error_naming_the_columns(capsys, flow_db, name):
+    argv, column, _expected = _commands(flow_db)[name]
+    code, out, err = _run(capsys, *argv, '-c', column, '-c', 'Nosuch')
+    assert code == 2 and out == ''
+    assert len(err.splitlines()) == 1 and "-c/--column: no column 'Nosuch'" in err
+    assert column in err and 'Traceback' not in err

@@ -26,6 +26,8 @@ def test_every_command_and_option_has_help(name):
     found = {n: (c, p) for n, c, p in _parsers()}
     command, parser = found[name]
     assert command.get_description().strip(), f'{name}: no description'
+    # Plain text for a terminal: no reStructuredText literals from the docstring.
+    assert '``' not in command.get_description(), f'{name}: RST markup in its help'
     for action in parser._actions:
         if isinstance(action, argparse._HelpAction):
             continue

@@ -10,6 +10,7 @@ import time
 import uuid
 
 import pytest
+import yaml
 
 from tests.boot.test_jobboard import REDIS
 from tests.boot.test_jobboard import redis_url  # noqa: F401  (fixture)
@@ -67,3 +68,14 @@ def test_conductor_logs_each_job_and_jobs_all_shows_the_outcome(
     finished = _jobs(redis_url, db, env, '--all')
     assert [(job['name'], job['outcome']) for job in finished] == [
         (f'boot-{instance_uuid}', 'SUCCESS')]
+    # cliff's formats and -c, on the finished job.
+    done = subprocess.run(_cli('jobs', '--jobboard', redis_url, '--connection', db, '--all',
+                               '-f', 'yaml', '-c', 'Name', '-c', 'Outcome'),
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load(done.stdout) == [{'Name': f'boot-{instance_uuid}',
+                                            'Outcome': 'SUCCESS'}]
+    done = subprocess.run(_cli('jobs', '--jobboard', redis_url, '--connection', db, '--all',
+                               '-f', 'value', '-c', 'Outcome'),
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0 and done.stdout.split() == ['SUCCESS'], done.stderr
