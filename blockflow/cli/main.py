@@ -139,6 +139,8 @@ def main(argv=None):
     # Global options (--debug, --config-file) are accepted anywhere on the line:
     # cliff parses them with parse_known_args before the command's own parser.
     global CURRENT_ARGV
+    from blockflow import threads
+    threads.use_os_threads()    # before anything imports TaskFlow
     argv = list(sys.argv[1:] if argv is None else argv)
     CURRENT_ARGV = argv
     blockflow = BlockflowApp()
