@@ -5,7 +5,9 @@ redefining the persistent domain under a per-domain lock; on a real hypervisor
 a running domain gets ``attachDeviceFlags(LIVE|CONFIG)``.
 """
 
+import atexit
 import collections
+import contextlib
 import functools
 import os
 import re
@@ -33,7 +35,19 @@ def _libvirt():
     import libvirt
     # libvirt prints every error to stderr by default; blockflow reports them itself.
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+    # Closed before the interpreter tears modules down (a connection collected
+    # after libvirt's own module globals are gone complains on stderr).
+    atexit.register(_close_connections)
     return libvirt
+
+
+def _close_connections():
+    with _CONNECTIONS_LOCK:
+        connections = list(_CONNECTIONS.values())
+        _CONNECTIONS.clear()
+    for conn in connections:
+        with contextlib.suppress(Exception):
+            conn.close()
 
 
 def _connection(uri):
