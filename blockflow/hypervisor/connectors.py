@@ -52,10 +52,19 @@ def connector_properties():
         return dict(_probe())
 
 
+_PREFETCH = []
+
+
 def prefetch():
-    """Probe in the background, so a later connector_properties() finds it done."""
-    threading.Thread(target=connector_properties, daemon=True,
-                     name='blockflow-connector-probe').start()
+    """Probe in the background, so a later connector_properties() finds it done
+    (once per process: later calls find the probe started)."""
+    with _PROBE_LOCK:
+        if _PREFETCH or _probe.cache_info().currsize:
+            return
+        thread = threading.Thread(target=connector_properties, daemon=True,
+                                  name='blockflow-connector-probe')
+        _PREFETCH.append(thread)
+    thread.start()
 
 
 def _default_lock_path():

@@ -61,6 +61,17 @@ def _connection(uri):
         return _CONNECTIONS[uri]
 
 
+def prefetch(uri=DEFAULT_URI):
+    """Import libvirt and open ``uri`` in the background (a tenth of a second),
+    so the flow's first libvirt step finds the connection made."""
+    def connect():
+        try:
+            _connection(uri or DEFAULT_URI)
+        except Exception:   # noqa: S110 - the step that needs it reports it
+            pass
+    threading.Thread(target=connect, daemon=True, name='blockflow-libvirt-open').start()
+
+
 def domain_name(instance_uuid):
     return f'instance-{instance_uuid}'
 
