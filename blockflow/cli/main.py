@@ -155,5 +155,11 @@ def main(argv=None):
     return code or 0
 
 
+def console():
+    """The ``blockflow`` program: ``main()``, then a quick exit (blockflow.exit)."""
+    from blockflow import exit as exit_module
+    exit_module.leave(main())
+
+
 if __name__ == '__main__':
-    sys.exit(main())
+    console()
