@@ -4,6 +4,7 @@ import dataclasses
 
 from blockflow import clients as clients_module
 from blockflow import engine as engine_module
+from blockflow import hypervisor
 from blockflow import localdisk
 from blockflow import persistence
 from blockflow import records
@@ -41,7 +42,7 @@ def prepare(options):
     cloud reference (both travel with the flow, so a resume continues alike).
     """
     from blockflow.cloud_catalog import check_cloud
-    warm_up_host(options.libvirt_uri)
+    hypervisor.warm_up(options.libvirt_uri)
     options.request_id = options.request_id or clients_module.new_request_id()
     ref = dict(options.cloud_ref, request_id=options.request_id)
     ref.pop('volume_api_version', None)
@@ -50,17 +51,6 @@ def prepare(options):
     options.cloud_ref = ref
     options.clients = clients_module.Clients(ref)
     return options.clients
-
-
-def warm_up_host(libvirt_uri):
-    """Start what only the flow needs (os-brick's import and connector probe, the
-    libvirt connection) in the background now: it then overlaps the cloud
-    round trips of the checks, the validation and the flow's volume creation
-    instead of sitting on the flow's path."""
-    from blockflow.hypervisor import connectors
-    from blockflow.hypervisor import domain
-    connectors.prefetch()
-    domain.prefetch(libvirt_uri)
 
 
 def catalog_for(clients, options):
