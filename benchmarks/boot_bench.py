@@ -50,6 +50,8 @@ def request(n):
 
 # --- child: blockflow boots, in their own process ------------------------------
 def child_main(args):
+    from blockflow import threads
+    threads.use_os_threads()        # as the CLI starts
     from blockflow import boot as boot_module
     from blockflow import engine as engine_module
     from blockflow import kinds

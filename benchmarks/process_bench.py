@@ -17,8 +17,16 @@ Medians over the repetitions, the machine's load average before and after,
 and Cinder calls per device (the cloud's own counters): all calls, and the
 calls outside status reads (volume list/GET).
 
+With ``--real-cinder`` the same four run against a real Cinder 29
+(tools/realcinder, BLOCKFLOW_CINDER_VENV): the process reaches it through a
+noauth clouds.yaml entry written here (and a flavor file: no Compute API);
+Cinder keeps no call counters, so calls per device are not reported. Every
+boot uses flavor m1.tiny (no ephemeral or swap disk), so the flow makes
+exactly the volumes the hand-written script makes.
+
     .venv/bin/python benchmarks/process_bench.py                 # N = 1, 4, 8; 5 repetitions
     .venv/bin/python benchmarks/process_bench.py --nova --reps 3
+    BLOCKFLOW_CINDER_VENV=... .venv/bin/python benchmarks/process_bench.py --real-cinder --nova
 """
 
 import argparse
@@ -26,6 +34,7 @@ import concurrent.futures
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -37,6 +46,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 GiB_SIZE = 1
 NOVA_POLL_INTERVAL_S = 3.0
 STATUS_READS = ('volume.list', 'volume.get')
+REAL_CLOUD = 'realcinder'
+# CPU seconds (user + system) of each `blockflow boot` process, by N: unlike
+# its wall time, hardly changed by other work on the machine.
+PROCESS_CPU = {}
 
 
 def request(n):
@@ -56,22 +69,32 @@ def _calls(cloud, devices):
     return total / devices, chain / devices
 
 
-def run_process(cloud, tmp, n, rep):
+def _boot_process(cloud_args, tmp, n, rep, env):
+    """``blockflow boot`` as the user runs it, timed from spawn to exit."""
     path = f'{tmp}/req-{n}.json'
     with open(path, 'w') as stream:
         json.dump(request(n), stream)
-    env = dict(os.environ, OS_CLIENT_CONFIG_FILE=os.path.join(cloud.state_dir, 'clouds.yaml'),
-               XDG_STATE_HOME=f'{tmp}/state')
-    cloud.faults.reset_counters()
     started = time.monotonic()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(
-        [sys.executable, '-m', 'blockflow.cli.main', 'boot', path, '--os-cloud',
-         cloud.cloud_name, '--connection', f'sqlite:///{tmp}/proc-{n}-{rep}.sqlite',
+        [sys.executable, '-m', 'blockflow.cli.main', 'boot', path, *cloud_args,
+         '--connection', f'sqlite:///{tmp}/proc-{n}-{rep}.sqlite',
          '--instances-path', f'{tmp}/instances', '--quiet'],
         capture_output=True, text=True, env=env, check=False)
     wall = time.monotonic() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode:
         raise SystemExit(f'blockflow boot failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}')
+    PROCESS_CPU.setdefault(n, []).append(cpu_after.ru_utime + cpu_after.ru_stime
+                                         - cpu_before.ru_utime - cpu_before.ru_stime)
+    return wall
+
+
+def run_process(cloud, tmp, n, rep):
+    env = dict(os.environ, OS_CLIENT_CONFIG_FILE=os.path.join(cloud.state_dir, 'clouds.yaml'),
+               XDG_STATE_HOME=f'{tmp}/state')
+    cloud.faults.reset_counters()
+    wall = _boot_process(['--os-cloud', cloud.cloud_name], tmp, n, rep, env)
     return wall, _calls(cloud, n)
 
 
@@ -97,8 +120,23 @@ def _child_flow_wall(script_args):
     return result['wall']
 
 
+# The flavor of every boot here: m1.tiny, no ephemeral or swap disk, so the
+# flow makes exactly the volumes the hand-written script makes.
+FLAVOR_ID = '1'
+
+
+def flavor_file(tmp):
+    from blockflow import cloud_catalog
+    path = os.path.join(tmp, 'flavors.json')
+    with open(path, 'w') as stream:
+        json.dump({FLAVOR_ID: cloud_catalog.BUILTIN_FLAVORS[FLAVOR_ID]}, stream)
+    return path
+
+
 def flow_child(args):
     """The boot flow alone against a cloud given by reference (real Cinder mode)."""
+    from blockflow import threads
+    threads.use_os_threads()        # as the CLI starts
     from blockflow import boot as boot_module
     from blockflow import cloud_catalog
     from blockflow import engine as engine_module
@@ -106,8 +144,8 @@ def flow_child(args):
 
     options = boot_module.BootOptions(
         instance_uuid=str(uuid.uuid4()), cloud_ref=json.loads(args.child_ref),
-        flavors={'1': cloud_catalog.BUILTIN_FLAVORS['42']}, connection=args.connection,
-        instances_path=args.instances_path)
+        flavors={FLAVOR_ID: cloud_catalog.BUILTIN_FLAVORS[FLAVOR_ID]},
+        connection=args.connection, instances_path=args.instances_path)
     backend = persistence.get_backend(args.connection)
     engine = boot_module.load(request(args.devices), options, backend)[1]
     started = time.monotonic()
@@ -125,8 +163,28 @@ def run_flow_ref(ref, tmp, n, rep):
     return wall, (float('nan'), float('nan'))
 
 
+def noauth_clouds_yaml(real, tmp):
+    """A clouds.yaml entry for the real Cinder, as a Keystone-less deployment writes it."""
+    import yaml
+    path = os.path.join(tmp, 'clouds.yaml')
+    with open(path, 'w') as stream:
+        yaml.safe_dump({'clouds': {REAL_CLOUD: {
+            'auth_type': 'noauth',
+            'auth': {'user_id': 'blockflow', 'project_id': real.project_id,
+                     'endpoint': f'{real.url}/v3'},
+            'image_endpoint_override': real.glance_url}}}, stream)
+    return path
+
+
+def run_process_real(clouds_yaml, flavors, tmp, n, rep):
+    wall = _boot_process(
+        ['--os-cloud', REAL_CLOUD, '--flavor-file', flavors], tmp, n, rep,
+        dict(os.environ, OS_CLIENT_CONFIG_FILE=clouds_yaml, XDG_STATE_HOME=f'{tmp}/state'))
+    return wall, (float('nan'), float('nan'))
+
+
 def real_cinder_main(args, sizes):
-    """flow, hand-written and Nova-style against a real Cinder (tools/realcinder).
+    """process, flow, hand-written and Nova-style against a real Cinder (tools/realcinder).
     No Cinder counters there: calls per device are not reported."""
     sys.path.insert(0, os.path.dirname(HERE))
     from tests.fixtures import realcinder
@@ -134,18 +192,21 @@ def real_cinder_main(args, sizes):
     from blockflow import conf
     from blockflow.hypervisor import connectors
 
-    kinds = ['flow', 'hand'] + (['nova'] if args.nova else [])
+    kinds = ['process', 'flow', 'hand'] + (['nova'] if args.nova else [])
     samples = {(kind, n): [] for kind in kinds for n in sizes}
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         real = realcinder.start_real_cinder(tmp)
         try:
             cinder = real.cinder_client('3.44')
+            clouds_yaml = noauth_clouds_yaml(real, tmp)
+            flavors = flavor_file(tmp)
             connector = dict(connectors.connector_properties(), mountpoint='/dev/vdb')
             poll_s = conf.CONF.cinder.volume_poll_interval
             for rep in range(args.reps):
                 for n in sizes:
-                    runs = {'flow': lambda: run_flow_ref(real.ref, tmp, n, rep),
+                    runs = {'process': lambda: run_process_real(clouds_yaml, flavors, tmp, n, rep),
+                            'flow': lambda: run_flow_ref(real.ref, tmp, n, rep),
                             'hand': lambda: run_hand(None, cinder, connector, n, poll_s),
                             'nova': lambda: run_nova(None, cinder, connector, n)}
                     for kind in kinds:
@@ -158,14 +219,35 @@ def real_cinder_main(args, sizes):
             real.stop()
             real.glance_cloud.stop()
     load_after = os.getloadavg()
-    print(f'\nreal Cinder (tools/realcinder); {args.reps} interleaved repetitions, medians; '
-          f'load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min)')
-    print(f"\n| N | {' | '.join(f'{kind} (s)' for kind in kinds)} | flow ÷ hand |")
-    print('|---' * (len(kinds) + 2) + '|')
+    print(f'\nreal Cinder (tools/realcinder), noauth clouds.yaml; '
+          f'{_machine(args.reps, load_before, load_after)}')
+    _table(kinds, sizes, samples, calls=None)
+
+
+def _machine(reps, load_before, load_after):
+    return (f'{platform.machine()}, {os.cpu_count()} cores, python '
+            f'{platform.python_version()}; {reps} interleaved repetitions, medians; '
+            f'load average before {load_before[0]:.2f} / {load_before[1]:.2f}, '
+            f'after {load_after[0]:.2f} / {load_after[1]:.2f} (1 / 5 min)')
+
+
+def _table(kinds, sizes, samples, calls):
+    header = ' | '.join(f'{kind} (s)' for kind in kinds)
+    calls_header = (f' Cinder calls/device all (outside status reads): {", ".join(kinds)} |'
+                    if calls else '')
+    print(f'\n| N | {header} | process CPU (s) | process − flow (s) | process ÷ hand '
+          f'| flow ÷ hand |{calls_header}')
+    print('|---' * (len(kinds) + 5 + bool(calls)) + '|')
     for n in sizes:
         med = {kind: statistics.median(samples[(kind, n)]) for kind in kinds}
-        print(f"| {n} | {' | '.join(f'{med[kind]:.2f}' for kind in kinds)} | "
-              f"{med['flow'] / med['hand']:.2f} |")
+        walls = ' | '.join(f'{med[kind]:.2f}' for kind in kinds)
+        cpu = statistics.median(PROCESS_CPU[n]) if PROCESS_CPU.get(n) else float('nan')
+        row = (f"| {n} | {walls} | {cpu:.2f} | {med['process'] - med['flow']:.2f} | "
+               f"{med['process'] / med['hand']:.2f} | {med['flow'] / med['hand']:.2f} |")
+        if calls:
+            row += ' ' + ', '.join(f'{calls[(kind, n)][0]:.1f} ({calls[(kind, n)][1]:.1f})'
+                                   for kind in kinds) + ' |'
+        print(row)
 
 
 def _hand_device(cinder, connector, instance, poll_s):
@@ -259,23 +341,9 @@ def main():
         finally:
             cloud.stop()
     load_after = os.getloadavg()
-    print(f'\nmachine: {platform.machine()}, {os.cpu_count()} cores, python '
-          f'{platform.python_version()}; {args.reps} interleaved repetitions, medians; '
-          f'load average before {load_before[0]:.2f} / {load_before[1]:.2f}, '
-          f'after {load_after[0]:.2f} / {load_after[1]:.2f} (1 / 5 min)')
-    header = ' | '.join(f'{kind} (s)' for kind in kinds)
-    print(f'\n| N | {header} | process − flow (s) | process ÷ hand | flow ÷ hand '
-          f'| Cinder calls/device all (outside status reads): '
-          f'{", ".join(kinds)} |')
-    print('|---' * (len(kinds) + 5) + '|')
-    for n in sizes:
-        med = {kind: statistics.median(samples[(kind, n)]) for kind in kinds}
-        walls = ' | '.join(f'{med[kind]:.2f}' for kind in kinds)
-        per_device = ', '.join(f'{calls[(kind, n)][0]:.1f} ({calls[(kind, n)][1]:.1f})'
-                               for kind in kinds)
-        print(f"| {n} | {walls} | {med['process'] - med['flow']:.2f} | "
-              f"{med['process'] / med['hand']:.2f} | {med['flow'] / med['hand']:.2f} | "
-              f'{per_device} |')
+    print(f'\nembedded cloud, latency profile bench; '
+          f'{_machine(args.reps, load_before, load_after)}')
+    _table(kinds, sizes, samples, calls)
 
 
 if __name__ == '__main__':

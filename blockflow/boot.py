@@ -1,14 +1,20 @@
-"""Boot as a library call: validate against the cloud, build the flow, run it."""
+"""Boot as a library call: validate against the cloud, build the flow, run it.
 
+TaskFlow, SQLAlchemy and the flow's modules are imported while the cloud
+checks wait for their answers (``prepare``), not before them.
+"""
+
+import concurrent.futures
 import dataclasses
+import importlib
 
 from blockflow import clients as clients_module
-from blockflow import engine as engine_module
-from blockflow import localdisk
-from blockflow import persistence
-from blockflow import records
+from blockflow import hypervisor
 
 FACTORY = 'flows.instance.create_boot_flow'
+# What running a boot needs beyond the checks: imported during them.
+FLOW_MODULES = ('blockflow.engine', 'blockflow.records', 'blockflow.localdisk',
+                FACTORY.rpartition('.')[0])
 
 
 @dataclasses.dataclass
@@ -41,11 +47,18 @@ def prepare(options):
     cloud reference (both travel with the flow, so a resume continues alike).
     """
     from blockflow.cloud_catalog import check_cloud
+    hypervisor.warm_up(options.libvirt_uri)
     options.request_id = options.request_id or clients_module.new_request_id()
     ref = dict(options.cloud_ref, request_id=options.request_id)
     ref.pop('volume_api_version', None)
     clients = clients_module.Clients(ref)
-    ref['volume_api_version'] = check_cloud(clients, options.attach_api)
+    # cinderclient's v3 modules: imported here, not by the check beside the imports below.
+    importlib.import_module('cinderclient.v3.client')
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix='blockflow-check') as pool:
+        checked = pool.submit(check_cloud, clients, options.attach_api)
+        for module in FLOW_MODULES:
+            importlib.import_module(module)
+        ref['volume_api_version'] = checked.result()
     options.cloud_ref = ref
     options.clients = clients_module.Clients(ref)
     return options.clients
@@ -70,6 +83,8 @@ def plan_for(body, options):
 
 def factory_arguments(plan, options):
     """The boot flow factory's JSON arguments and the flow detail's meta."""
+    from blockflow import localdisk
+    from blockflow import persistence
     factory_kwargs = {
         'instance_uuid': options.instance_uuid, 'devices': plan.devices,
         'flavor': {k: plan.flavor.get(k) for k in ('memory_mb', 'vcpus')},
@@ -85,6 +100,9 @@ def factory_arguments(plan, options):
 
 
 def load(body, options, backend, notifier=None):
+    from blockflow import engine as engine_module
+    from blockflow import persistence
+    from blockflow import records
     plan = plan_for(body, options)
     if hasattr(notifier, 'set_plan'):
         notifier.set_plan(plan)
@@ -98,6 +116,9 @@ def load(body, options, backend, notifier=None):
 
 def boot(body, options, notifier=None):
     """Run a whole boot; returns (plan, outcome, device records)."""
+    from blockflow import engine as engine_module
+    from blockflow import persistence
+    from blockflow import records
     backend = persistence.get_backend(options.connection)
     try:
         plan, engine = load(body, options, backend, notifier)

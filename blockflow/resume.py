@@ -15,6 +15,7 @@ from taskflow import states
 
 from blockflow import engine as engine_module
 from blockflow import exceptions
+from blockflow import hypervisor
 from blockflow import secrets
 from blockflow.inspect import graph
 from blockflow.persistence import claims
@@ -80,6 +81,12 @@ def instance_of(flow_detail):
     return (flow_detail.meta or {}).get('instance_uuid', '')
 
 
+def _libvirt_uri(flow_detail):
+    """The libvirt URI the flow's factory was given (TaskFlow keeps its arguments)."""
+    factory = (flow_detail.meta or {}).get('factory') or {}
+    return (factory.get('kwargs') or {}).get('libvirt_uri')
+
+
 def _fresh(backend, flow_uuid):
     with contextlib.closing(backend.get_connection()) as conn:
         try:
@@ -111,6 +118,7 @@ def resume_flow(backend, flow_uuid, notifier_for=None, expiry=None, only_unfinis
         request_id = (flow_detail.meta or {}).get('request_id')
         if only_unfinished and not engine_module.is_unfinished(flow_detail):
             return FlowResult(flow_uuid, instance, FINISHED, state=flow_detail.state)
+        hypervisor.warm_up(_libvirt_uri(flow_detail))
         notifier = notifier_for(flow_detail) if notifier_for else None
         with around(flow_detail) if around else contextlib.nullcontext():
             try:

@@ -11,6 +11,7 @@ import contextlib
 
 from blockflow import engine as engine_module
 from blockflow import exceptions
+from blockflow import hypervisor
 from blockflow import localdisk
 from blockflow import persistence
 from blockflow import records as records_module
@@ -54,6 +55,8 @@ def teardown(instance_uuid, cloud_ref, records_url, libvirt_uri=None, instances_
     records_url = persistence.resolve_url(records_url)
     rows = records_module.Records(records_url).for_instance(instance_uuid)
     leftovers = records_module.Leftovers(records_url).open_for(instance_uuid)
+    if rows or leftovers:
+        hypervisor.warm_up(libvirt_uri)
     backend = persistence.get_backend(records_url)
     try:
         pending = _unfinished_delete(backend, instance_uuid)

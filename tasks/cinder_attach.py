@@ -13,7 +13,6 @@ an answer lost after Cinder acted leaves nothing reserved or attached.
 import contextlib
 
 from cinderclient import exceptions as cinder_exc
-from os_brick.initiator import utils as brick_utils
 
 from blockflow import exceptions
 from blockflow import secrets
@@ -153,6 +152,7 @@ def _export_guard(volume):
     volume = volume or {}
     if not volume.get('service_uuid'):
         return contextlib.nullcontext()
+    from os_brick.initiator import utils as brick_utils     # a third of a second: only here
     return brick_utils.guard_connection({'shared_targets': volume.get('shared_targets', False),
                                          'service_uuid': volume['service_uuid']})
 

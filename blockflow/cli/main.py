@@ -145,6 +145,8 @@ def main(argv=None):
     # Global options (--debug, --config-file) are accepted anywhere on the line:
     # cliff parses them with parse_known_args before the command's own parser.
     global CURRENT_ARGV
+    from blockflow import threads
+    threads.use_os_threads()    # before anything imports TaskFlow
     argv = list(sys.argv[1:] if argv is None else argv)
     CURRENT_ARGV = argv
     blockflow = BlockflowApp()
@@ -159,5 +161,11 @@ def main(argv=None):
     return code or 0
 
 
+def console():
+    """The ``blockflow`` program: ``main()``, then a quick exit (blockflow.exit)."""
+    from blockflow import exit as exit_module
+    exit_module.leave(main())
+
+
 if __name__ == '__main__':
-    sys.exit(main())
+    console()

@@ -5,21 +5,20 @@ redefining the persistent domain under a per-domain lock; on a real hypervisor
 a running domain gets ``attachDeviceFlags(LIVE|CONFIG)``.
 """
 
+import atexit
 import collections
+import contextlib
+import functools
 import os
 import re
 import threading
 from xml.etree import ElementTree as ET
-
-import libvirt
 
 from blockflow import exceptions
 from blockflow import secrets
 
 DEFAULT_URI = 'test:///default'
 _OS_BOOT = re.compile(r"\s*<boot dev='[^']*'\/>")
-# libvirt prints every error to stderr by default; blockflow reports them itself.
-libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
 _CONNECTIONS = {}
 _CONNECTIONS_LOCK = threading.Lock()
 _DOMAIN_LOCKS = collections.defaultdict(threading.Lock)
@@ -30,15 +29,47 @@ class HypervisorError(exceptions.BlockflowError):
     http_status = 500
 
 
+@functools.cache
+def _libvirt():
+    """libvirt-python, imported on first use (not by every command that builds a flow)."""
+    import libvirt
+    # libvirt prints every error to stderr by default; blockflow reports them itself.
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+    # Closed before the interpreter tears modules down (a connection collected
+    # after libvirt's own module globals are gone complains on stderr).
+    atexit.register(_close_connections)
+    return libvirt
+
+
+def _close_connections():
+    with _CONNECTIONS_LOCK:
+        connections = list(_CONNECTIONS.values())
+        _CONNECTIONS.clear()
+    for conn in connections:
+        with contextlib.suppress(Exception):
+            conn.close()
+
+
 def _connection(uri):
     # test:///default keeps its state per connection: share one per process.
     with _CONNECTIONS_LOCK:
         if uri not in _CONNECTIONS:
             try:
-                _CONNECTIONS[uri] = libvirt.open(uri)
-            except libvirt.libvirtError as exc:
+                _CONNECTIONS[uri] = _libvirt().open(uri)
+            except _libvirt().libvirtError as exc:
                 raise HypervisorError(reason=f'cannot open {uri}: {exc}')
         return _CONNECTIONS[uri]
+
+
+def prefetch(uri=DEFAULT_URI):
+    """Import libvirt and open ``uri`` in the background (a tenth of a second),
+    so the flow's first libvirt step finds the connection made."""
+    def connect():
+        try:
+            _connection(uri or DEFAULT_URI)
+        except Exception:   # noqa: S110 - the step that needs it reports it
+            pass
+    threading.Thread(target=connect, daemon=True, name='blockflow-libvirt-open').start()
 
 
 def domain_name(instance_uuid):
@@ -68,7 +99,7 @@ class Hypervisor:
     def _lookup(self, instance_uuid):
         try:
             return self.conn.lookupByName(domain_name(instance_uuid))
-        except libvirt.libvirtError:
+        except _libvirt().libvirtError:
             return None
 
     def ensure_domain(self, instance_uuid, memory_mb=256, vcpus=1):
@@ -83,7 +114,7 @@ class Hypervisor:
                    '<devices></devices></domain>')
             try:
                 self.conn.defineXML(xml)
-            except libvirt.libvirtError as exc:
+            except _libvirt().libvirtError as exc:
                 raise HypervisorError(reason=str(exc))
             return True
 
@@ -100,7 +131,7 @@ class Hypervisor:
         dom = self._lookup(instance_uuid)
         if dom is None:
             return []
-        root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        root = ET.fromstring(dom.XMLDesc(_libvirt().VIR_DOMAIN_XML_INACTIVE))
         result = []
         for disk in root.findall('./devices/disk'):
             target = disk.find('target')
@@ -130,20 +161,20 @@ class Hypervisor:
             # libvirt writes its XML canonically (attributes in single quotes), so
             # plain text edits are exact, and they keep a boot of hundreds of
             # disks linear: no parse and re-serialisation of the domain per disk.
-            current = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+            current = dom.XMLDesc(_libvirt().VIR_DOMAIN_XML_INACTIVE)
             if f"<target dev='{dev}'" in current:
                 return dev
             try:
                 if dom.isActive() and not self.uri.startswith('test:'):
-                    dom.attachDeviceFlags(disk_xml, libvirt.VIR_DOMAIN_AFFECT_LIVE |
-                                          libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+                    dom.attachDeviceFlags(disk_xml, _libvirt().VIR_DOMAIN_AFFECT_LIVE |
+                                          _libvirt().VIR_DOMAIN_AFFECT_CONFIG)
                 else:
                     if new.find('boot') is not None:
                         # libvirt refuses per-disk boot order next to <os><boot dev=...>.
                         current = _OS_BOOT.sub('', current)
                     self.conn.defineXML(current.replace('</devices>',
                                                         disk_xml + '</devices>', 1))
-            except libvirt.libvirtError as exc:
+            except _libvirt().libvirtError as exc:
                 raise HypervisorError(reason=secrets.mask_text(str(exc)))
             return dev
 
@@ -152,15 +183,15 @@ class Hypervisor:
             dom = self._lookup(instance_uuid)
             if dom is None:
                 return False
-            root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+            root = ET.fromstring(dom.XMLDesc(_libvirt().VIR_DOMAIN_XML_INACTIVE))
             devices = root.find('devices')
             for disk in devices.findall('disk'):
                 target = disk.find('target')
                 if target is not None and target.get('dev') == target_dev:
                     if dom.isActive() and not self.uri.startswith('test:'):
                         dom.detachDeviceFlags(ET.tostring(disk, encoding='unicode'),
-                                              libvirt.VIR_DOMAIN_AFFECT_LIVE |
-                                              libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+                                              _libvirt().VIR_DOMAIN_AFFECT_LIVE |
+                                              _libvirt().VIR_DOMAIN_AFFECT_CONFIG)
                     else:
                         devices.remove(disk)
                         self.conn.defineXML(ET.tostring(root, encoding='unicode'))
