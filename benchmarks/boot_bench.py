@@ -95,15 +95,19 @@ def run_blockflow(cloud, tmp, instances, devices):
     tag = f'{instances}x{devices}'
     cloud.faults.reset_counters()
     log_start = len(cloud.store.status_log)
+    profile = os.environ.get('BLOCKFLOW_BENCH_PROFILE')
+    # py-spy's raw (collapsed) stacks of the child alone, one file per row.
+    wrap = ([os.path.join(os.path.dirname(sys.executable), 'py-spy'), 'record', '-r', '250',
+             '--format', 'raw', '-o', f'{profile}-{tag}.txt', '--'] if profile else [])
     out = subprocess.run(
-        [sys.executable, __file__, '--child', '--cloud-home', cloud.state_dir,
+        wrap + [sys.executable, __file__, '--child', '--cloud-home', cloud.state_dir,
          '--instances', str(instances), '--devices', str(devices),
          '--connection', f'sqlite:///{tmp}/bench-{tag}.sqlite',
          '--instances-path', f'{tmp}/instances-{tag}'],
         capture_output=True, text=True, check=False)
     if out.returncode:
         raise SystemExit(f'blockflow child failed:\n{out.stderr[-3000:]}')
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads([line for line in out.stdout.splitlines() if line.startswith('{')][-1])
     if result['failures']:
         raise SystemExit(f"boot failed: {result['failures'][:3]}")
     counters = cloud.counters()
