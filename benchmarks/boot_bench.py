@@ -71,10 +71,21 @@ def child_main(args):
                for _ in range(args.instances)]
     engines_ = [boot_module.load(request(args.devices), o, backend, notifier)[1]
                 for o in options]
+    engine_cpu = []     # CPU seconds of each engine's own thread (engine + persistence)
+
+    def run_timed(engine):
+        cpu_started = time.thread_time()
+        try:
+            return engine_module.run(engine)
+        finally:
+            engine_cpu.append(time.thread_time() - cpu_started)
+
     started = time.monotonic()
+    process_cpu_started = time.process_time()
     with concurrent.futures.ThreadPoolExecutor(len(engines_)) as pool:
-        outcomes = list(pool.map(engine_module.run, engines_))
+        outcomes = list(pool.map(run_timed, engines_))
     wall = time.monotonic() - started
+    process_cpu = time.process_time() - process_cpu_started
     backend.close()
     failures = [o.failure for o in outcomes if not o.ok]
     rows = records.Records(persistence.resolve_url(args.connection))
@@ -87,7 +98,7 @@ def child_main(args):
                 volume_waits[row['volume_id']] = wait_done[atom]
     atoms = sum(len(o.atoms) for o in outcomes)
     print(json.dumps({'wall': wall, 'failures': failures, 'wait_done': volume_waits,
-                      'atoms': atoms,
+                      'atoms': atoms, 'engine_cpu': sum(engine_cpu), 'process_cpu': process_cpu,
                       'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
@@ -97,7 +108,7 @@ def run_blockflow(cloud, tmp, instances, devices):
     log_start = len(cloud.store.status_log)
     profile = os.environ.get('BLOCKFLOW_BENCH_PROFILE')
     # py-spy's raw (collapsed) stacks of the child alone, one file per row.
-    wrap = ([os.path.join(os.path.dirname(sys.executable), 'py-spy'), 'record', '-r', '250',
+    wrap = ([os.path.join(os.path.dirname(sys.executable), 'py-spy'), 'record', '-r', '100', '--gil',
              '--format', 'raw', '-o', f'{profile}-{tag}.txt', '--'] if profile else [])
     out = subprocess.run(
         wrap + [sys.executable, __file__, '--child', '--cloud-home', cloud.state_dir,
@@ -182,6 +193,10 @@ def measure(cloud, tmp, instances, devices, critical, poll_interval, baseline=Tr
         'volume_gets_per_device': round((bf['status_reads'] - bf['poll_lists']) / total, 2),
         'peak_rss_mb': round(bf['peak_rss_mb']),
         'ms_per_task': round(1000 * bf['wall'] / bf['atoms'], 2),
+        # CPU of the engines' own threads (scheduling, notifications, state
+        # writes) per atom; and of the whole process (tasks, HTTP, poller too).
+        'engine_cpu_ms_per_atom': round(1000 * bf['engine_cpu'] / bf['atoms'], 2),
+        'process_cpu_ms_per_atom': round(1000 * bf['process_cpu'] / bf['atoms'], 2),
     }
 
 
