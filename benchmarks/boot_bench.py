@@ -201,25 +201,35 @@ def measure(cloud, tmp, instances, devices, critical, poll_interval, baseline=Tr
 
 
 def persistence_overhead(tmp, tasks=300):
-    """Per-task engine cost of the same flow: durable sqlite default vs memory."""
+    """Per-task engine cost of the same flow of no-op tasks: TaskFlow's serial
+    engine on memory and on the durable sqlite default, and the parallel engine
+    as boots run it (sqlite, group-committed, blockflow.engine's pool)."""
     from taskflow import engines
     from taskflow import task
     from taskflow.patterns import unordered_flow
 
+    from blockflow import engine as engine_module
     from blockflow import persistence
+    from blockflow.persistence import group_commit
 
     class Noop(task.Task):
         def execute(self):
             return None
 
     results = {}
-    for label, url in (('memory', 'memory://'), ('sqlite', f'sqlite:///{tmp}/ovh.sqlite')):
+    for label, url, grouped in (('memory', 'memory://', False),
+                                ('sqlite', f'sqlite:///{tmp}/ovh.sqlite', False),
+                                ('sqlite_grouped', f'sqlite:///{tmp}/ovh-grouped.sqlite', True)):
         backend = persistence.get_backend(url)
         flow = unordered_flow.Flow('overhead').add(*[Noop(name=f'noop-{i}')
                                                      for i in range(tasks)])
-        engine = engines.load(flow, engine='serial', backend=backend)
+        if grouped:
+            engine = engines.load(flow, engine='parallel', backend=backend, executor=(
+                group_commit.executor_for(backend, engine_module.executor())))
+        else:
+            engine = engines.load(flow, engine='serial', backend=backend)
         started = time.monotonic()
-        engine.run()
+        group_commit.run(engine)
         results[label] = (time.monotonic() - started) / tasks * 1000
         backend.close()
     return results
@@ -231,17 +241,21 @@ def print_tables(rows, overhead, critical, create_s, poll_interval):
           f'(creation {create_s:.2f} s)')
     print('\n| instances × devices | blockflow (s) | Nova-style baseline (s) | speedup '
           '| wall ÷ critical path | poll lag median / p95 (ms) | Cinder calls/device '
-          f'(blockflow, baseline) | poll lists per {poll_interval * 1000:.0f} ms | peak RSS (MB) |')
-    print('|---|---|---|---|---|---|---|---|---|')
+          f'(blockflow, baseline) | poll lists per {poll_interval * 1000:.0f} ms | peak RSS (MB) '
+          '| engine / process CPU per atom (ms) |')
+    print('|---|---|---|---|---|---|---|---|---|---|')
     for r in rows:
         base = f"{r['baseline_s']}" + (' (extrapolated)' if r['baseline_extrapolated'] else '')
         print(f"| {r['instances']} × {r['devices']} | {r['blockflow_s']} | {base} | "
               f"{r['speedup']}× | {r['wall_over_critical_path']} | "
               f"{r['poll_lag_median_ms']} / {r['poll_lag_p95_ms']} | "
               f"{r['calls_per_device']}, {r['baseline_calls_per_device']} | "
-              f"{r['poll_lists_per_interval']} | {r['peak_rss_mb']} |")
+              f"{r['poll_lists_per_interval']} | {r['peak_rss_mb']} | "
+              f"{r['engine_cpu_ms_per_atom']} / {r['process_cpu_ms_per_atom']} |")
     print(f"\nengine overhead per task: memory {overhead['memory']:.2f} ms, "
-          f"sqlite (durable) {overhead['sqlite']:.2f} ms")
+          f"sqlite (durable) {overhead['sqlite']:.2f} ms, parallel engine on sqlite, "
+          f"group-committed {overhead['sqlite_grouped']:.2f} ms")
+    print(f'load average after the run: {os.getloadavg()}')
 
 
 def main():
@@ -272,6 +286,7 @@ def main():
     if args.fleets:
         fleets = [int(m) for m in args.fleets.split(',')]
     rows = []
+    print(f'load average at start: {os.getloadavg()}', flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         cloud = EmbeddedCloud(f'{tmp}/cloud', latency_profile='bench').start()
         try:
