@@ -12,6 +12,8 @@ which gives the poll lag. Ratios come from one run.
 
     .venv/bin/python benchmarks/boot_bench.py --quick   # N = 1, 4, 16; M = 1, 10
     .venv/bin/python benchmarks/boot_bench.py           # N up to 256; M up to 50
+    BLOCKFLOW_BENCH_PROFILE=/tmp/prof .venv/bin/python benchmarks/boot_bench.py \
+        --sizes 256 --fleets 1 --no-baseline             # + py-spy profile of the child
 """
 
 import argparse
@@ -107,9 +109,11 @@ def run_blockflow(cloud, tmp, instances, devices):
     cloud.faults.reset_counters()
     log_start = len(cloud.store.status_log)
     profile = os.environ.get('BLOCKFLOW_BENCH_PROFILE')
-    # py-spy's raw (collapsed) stacks of the child alone, one file per row.
-    wrap = ([os.path.join(os.path.dirname(sys.executable), 'py-spy'), 'record', '-r', '100', '--gil',
-             '--format', 'raw', '-o', f'{profile}-{tag}.txt', '--'] if profile else [])
+    # BLOCKFLOW_BENCH_PROFILE=<prefix>: py-spy's collapsed stacks of the child
+    # alone (CPU only: threads holding the GIL), one file per row.
+    py_spy = os.path.join(os.path.dirname(sys.executable), 'py-spy')
+    wrap = ([py_spy, 'record', '-r', '100', '--gil', '--format', 'raw',
+             '-o', f'{profile}-{tag}.txt', '--'] if profile else [])
     out = subprocess.run(
         wrap + [sys.executable, __file__, '--child', '--cloud-home', cloud.state_dir,
          '--instances', str(instances), '--devices', str(devices),
