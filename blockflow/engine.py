@@ -3,7 +3,9 @@
 Flows are declared in flows/; this module loads them from their factory into
 a persisted parallel engine (a long-lived thread pool, as the measured
 TaskFlow facts advise), runs them, and turns the outcome into a summary.
-A flow is saved in one transaction and runs only under its claim
+Its state changes are committed once per engine iteration, before any atom
+starts (``persistence.group_commit``). A flow is saved in one transaction and
+runs only under its claim
 (``persistence.claims``); a flow whose revert failed is reopened for resume.
 """
 
@@ -198,7 +200,7 @@ def reflection_import(dotted):
 def load_existing(backend, flow_detail, book, keep_on_failure=False, notifier=None):
     engine = engines.load_from_detail(flow_detail, book=book, backend=backend,
                                       engine='parallel',
-                              **_engine_options(backend, keep_on_failure))
+                                      **_engine_options(backend, keep_on_failure))
     _mark_unstarted(engine, fresh=False)
     _register(engine, notifier)
     return engine
