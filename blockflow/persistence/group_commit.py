@@ -44,6 +44,10 @@ class HeldExecutor(concurrent.futures.Executor):
         future = concurrent.futures.Future()
         with self._lock:
             self._held.append((future, fn, args, kwargs))
+        if not self.connection.is_grouping():
+            # Run outside ``run`` (a plain ``engine.run()``): nobody releases
+            # at the iteration's end, so commit and start at once.
+            self.release()
         return future
 
     def release(self):

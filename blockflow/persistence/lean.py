@@ -179,7 +179,8 @@ class LeanConnection(impl_sqlalchemy.Connection):
             if depth == 0:
                 self.flush()
 
-    def _is_grouping(self):
+    def is_grouping(self):
+        """True in a thread inside ``grouped()``."""
         return getattr(self._grouping, 'depth', 0) > 0
 
     def flush(self):
@@ -193,7 +194,7 @@ class LeanConnection(impl_sqlalchemy.Connection):
     def update_atom_details(self, atom_detail):
         values = atom_detail.to_dict()
         with self._write_lock:
-            if (self._is_grouping()
+            if (self.is_grouping()
                     or self._written.get(atom_detail.uuid) == _state_part(values)):
                 self._deferred[atom_detail.uuid] = values
                 return atom_detail

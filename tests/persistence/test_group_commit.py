@@ -144,3 +144,14 @@ def test_a_completed_task_is_committed_before_the_next_starts(backend, tmp_path)
         release.set()
         runner.join(30)
     assert stock_states(url)['gate'] == (states.SUCCESS, 'gated')
+
+
+def test_a_plain_engine_run_still_runs_and_commits(backend, tmp_path):
+    """Outside group_commit.run nothing releases held atoms: they start at once."""
+    url = f'sqlite:///{tmp_path}/flows.sqlite'
+    engine = _grouped_engine(linear_flow.Flow('plain').add(Produce(name='produce')), backend)
+    runner = threading.Thread(target=engine.run, daemon=True)
+    runner.start()
+    runner.join(60)
+    assert not runner.is_alive()
+    assert stock_states(url)['produce'] == (states.SUCCESS, {'volume_id': 'vol-1'})
