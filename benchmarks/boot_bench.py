@@ -12,6 +12,8 @@ which gives the poll lag. Ratios come from one run.
 
     .venv/bin/python benchmarks/boot_bench.py --quick   # N = 1, 4, 16; M = 1, 10
     .venv/bin/python benchmarks/boot_bench.py           # N up to 256; M up to 50
+    BLOCKFLOW_BENCH_PROFILE=/tmp/prof .venv/bin/python benchmarks/boot_bench.py \
+        --sizes 256 --fleets 1 --no-baseline             # + py-spy profile of the child
 """
 
 import argparse
@@ -73,10 +75,21 @@ def child_main(args):
                for _ in range(args.instances)]
     engines_ = [boot_module.load(request(args.devices), o, backend, notifier)[1]
                 for o in options]
+    engine_cpu = []     # CPU seconds of each engine's own thread (engine + persistence)
+
+    def run_timed(engine):
+        cpu_started = time.thread_time()
+        try:
+            return engine_module.run(engine)
+        finally:
+            engine_cpu.append(time.thread_time() - cpu_started)
+
     started = time.monotonic()
+    process_cpu_started = time.process_time()
     with concurrent.futures.ThreadPoolExecutor(len(engines_)) as pool:
-        outcomes = list(pool.map(engine_module.run, engines_))
+        outcomes = list(pool.map(run_timed, engines_))
     wall = time.monotonic() - started
+    process_cpu = time.process_time() - process_cpu_started
     backend.close()
     failures = [o.failure for o in outcomes if not o.ok]
     rows = records.Records(persistence.resolve_url(args.connection))
@@ -89,7 +102,7 @@ def child_main(args):
                 volume_waits[row['volume_id']] = wait_done[atom]
     atoms = sum(len(o.atoms) for o in outcomes)
     print(json.dumps({'wall': wall, 'failures': failures, 'wait_done': volume_waits,
-                      'atoms': atoms,
+                      'atoms': atoms, 'engine_cpu': sum(engine_cpu), 'process_cpu': process_cpu,
                       'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
@@ -97,15 +110,21 @@ def run_blockflow(cloud, tmp, instances, devices):
     tag = f'{instances}x{devices}'
     cloud.faults.reset_counters()
     log_start = len(cloud.store.status_log)
+    profile = os.environ.get('BLOCKFLOW_BENCH_PROFILE')
+    # BLOCKFLOW_BENCH_PROFILE=<prefix>: py-spy's collapsed stacks of the child
+    # alone (CPU only: threads holding the GIL), one file per row.
+    py_spy = os.path.join(os.path.dirname(sys.executable), 'py-spy')
+    wrap = ([py_spy, 'record', '-r', '100', '--gil', '--format', 'raw',
+             '-o', f'{profile}-{tag}.txt', '--'] if profile else [])
     out = subprocess.run(
-        [sys.executable, __file__, '--child', '--cloud-home', cloud.state_dir,
+        wrap + [sys.executable, __file__, '--child', '--cloud-home', cloud.state_dir,
          '--instances', str(instances), '--devices', str(devices),
          '--connection', f'sqlite:///{tmp}/bench-{tag}.sqlite',
          '--instances-path', f'{tmp}/instances-{tag}'],
         capture_output=True, text=True, check=False)
     if out.returncode:
         raise SystemExit(f'blockflow child failed:\n{out.stderr[-3000:]}')
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads([line for line in out.stdout.splitlines() if line.startswith('{')][-1])
     if result['failures']:
         raise SystemExit(f"boot failed: {result['failures'][:3]}")
     counters = cloud.counters()
@@ -180,29 +199,43 @@ def measure(cloud, tmp, instances, devices, critical, poll_interval, baseline=Tr
         'volume_gets_per_device': round((bf['status_reads'] - bf['poll_lists']) / total, 2),
         'peak_rss_mb': round(bf['peak_rss_mb']),
         'ms_per_task': round(1000 * bf['wall'] / bf['atoms'], 2),
+        # CPU of the engines' own threads (scheduling, notifications, state
+        # writes) per atom; and of the whole process (tasks, HTTP, poller too).
+        'engine_cpu_ms_per_atom': round(1000 * bf['engine_cpu'] / bf['atoms'], 2),
+        'process_cpu_ms_per_atom': round(1000 * bf['process_cpu'] / bf['atoms'], 2),
     }
 
 
 def persistence_overhead(tmp, tasks=300):
-    """Per-task engine cost of the same flow: durable sqlite default vs memory."""
+    """Per-task engine cost of the same flow of no-op tasks: TaskFlow's serial
+    engine on memory and on the durable sqlite default, and the parallel engine
+    as boots run it (sqlite, group-committed, blockflow.engine's pool)."""
     from taskflow import engines
     from taskflow import task
     from taskflow.patterns import unordered_flow
 
+    from blockflow import engine as engine_module
     from blockflow import persistence
+    from blockflow.persistence import group_commit
 
     class Noop(task.Task):
         def execute(self):
             return None
 
     results = {}
-    for label, url in (('memory', 'memory://'), ('sqlite', f'sqlite:///{tmp}/ovh.sqlite')):
+    for label, url, grouped in (('memory', 'memory://', False),
+                                ('sqlite', f'sqlite:///{tmp}/ovh.sqlite', False),
+                                ('sqlite_grouped', f'sqlite:///{tmp}/ovh-grouped.sqlite', True)):
         backend = persistence.get_backend(url)
         flow = unordered_flow.Flow('overhead').add(*[Noop(name=f'noop-{i}')
                                                      for i in range(tasks)])
-        engine = engines.load(flow, engine='serial', backend=backend)
+        if grouped:
+            engine = engines.load(flow, engine='parallel', backend=backend, executor=(
+                group_commit.executor_for(backend, engine_module.executor())))
+        else:
+            engine = engines.load(flow, engine='serial', backend=backend)
         started = time.monotonic()
-        engine.run()
+        group_commit.run(engine)
         results[label] = (time.monotonic() - started) / tasks * 1000
         backend.close()
     return results
@@ -214,17 +247,21 @@ def print_tables(rows, overhead, critical, create_s, poll_interval):
           f'(creation {create_s:.2f} s)')
     print('\n| instances × devices | blockflow (s) | Nova-style baseline (s) | speedup '
           '| wall ÷ critical path | poll lag median / p95 (ms) | Cinder calls/device '
-          f'(blockflow, baseline) | poll lists per {poll_interval * 1000:.0f} ms | peak RSS (MB) |')
-    print('|---|---|---|---|---|---|---|---|---|')
+          f'(blockflow, baseline) | poll lists per {poll_interval * 1000:.0f} ms | peak RSS (MB) '
+          '| engine / process CPU per atom (ms) |')
+    print('|---|---|---|---|---|---|---|---|---|---|')
     for r in rows:
         base = f"{r['baseline_s']}" + (' (extrapolated)' if r['baseline_extrapolated'] else '')
         print(f"| {r['instances']} × {r['devices']} | {r['blockflow_s']} | {base} | "
               f"{r['speedup']}× | {r['wall_over_critical_path']} | "
               f"{r['poll_lag_median_ms']} / {r['poll_lag_p95_ms']} | "
               f"{r['calls_per_device']}, {r['baseline_calls_per_device']} | "
-              f"{r['poll_lists_per_interval']} | {r['peak_rss_mb']} |")
+              f"{r['poll_lists_per_interval']} | {r['peak_rss_mb']} | "
+              f"{r['engine_cpu_ms_per_atom']} / {r['process_cpu_ms_per_atom']} |")
     print(f"\nengine overhead per task: memory {overhead['memory']:.2f} ms, "
-          f"sqlite (durable) {overhead['sqlite']:.2f} ms")
+          f"sqlite (durable) {overhead['sqlite']:.2f} ms, parallel engine on sqlite, "
+          f"group-committed {overhead['sqlite_grouped']:.2f} ms")
+    print(f'load average after the run: {os.getloadavg()}')
 
 
 def main():
@@ -255,6 +292,7 @@ def main():
     if args.fleets:
         fleets = [int(m) for m in args.fleets.split(',')]
     rows = []
+    print(f'load average at start: {os.getloadavg()}', flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         cloud = EmbeddedCloud(f'{tmp}/cloud', latency_profile='bench').start()
         try:

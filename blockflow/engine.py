@@ -3,7 +3,9 @@
 Flows are declared in flows/; this module loads them from their factory into
 a persisted parallel engine (a long-lived thread pool, as the measured
 TaskFlow facts advise), runs them, and turns the outcome into a summary.
-A flow is saved in one transaction and runs only under its claim
+Its state changes are committed once per engine iteration, before any atom
+starts (``persistence.group_commit``). A flow is saved in one transaction and
+runs only under its claim
 (``persistence.claims``); a flow whose revert failed is reopened for resume.
 """
 
@@ -29,6 +31,7 @@ from blockflow import crashpoints
 from blockflow import persistence
 from blockflow import secrets
 from blockflow.persistence import claims
+from blockflow.persistence import group_commit
 
 LOG = logging.getLogger('blockflow.engine')
 # Waiting devices hold a worker each (TaskFlow tasks are threads); threads start
@@ -89,8 +92,10 @@ class BootOutcome:
         return self.state == states.SUCCESS
 
 
-def _engine_options(keep_on_failure):
-    return {'executor': executor(), 'never_resolve': bool(keep_on_failure)}
+def _engine_options(backend, keep_on_failure):
+    # Per engine: atoms start once the iteration's state changes are committed.
+    return {'executor': group_commit.executor_for(backend, executor()),
+            'never_resolve': bool(keep_on_failure)}
 
 
 def save_new_flow(backend, factory, factory_kwargs, meta, claim=True):
@@ -126,7 +131,8 @@ def load_boot(backend, factory, factory_kwargs, meta, keep_on_failure=False,
     flow, book, flow_detail = save_new_flow(backend, factory, factory_kwargs, meta)
     try:
         engine = engines.load(flow, flow_detail=flow_detail, book=book, backend=backend,
-                              engine='parallel', **_engine_options(keep_on_failure))
+                              engine='parallel',
+                              **_engine_options(backend, keep_on_failure))
         _mark_unstarted(engine, fresh=True)
         _register(engine, notifier)
     except Exception:
@@ -149,7 +155,17 @@ def _register(engine, notifier):
     if notifier:
         engine.atom_notifier.register('*', notifier)
     if os.environ.get(crashpoints.ENV):
-        engine.atom_notifier.register('*', crashpoints.crash_after_saved)
+        engine.atom_notifier.register(states.SUCCESS,
+                                      functools.partial(_crash_after_committed, engine))
+
+
+def _crash_after_committed(engine, state, details):
+    # Crash tests only: "after:<atom>" means after its SUCCESS is committed,
+    # which group commit would otherwise do at the end of the iteration.
+    held = engine.options.get('executor')
+    if isinstance(held, group_commit.HeldExecutor):
+        held.connection.flush()
+    crashpoints.crash_after_saved(state, details)
 
 
 def keep_revert_inputs(engine):
@@ -183,7 +199,8 @@ def reflection_import(dotted):
 
 def load_existing(backend, flow_detail, book, keep_on_failure=False, notifier=None):
     engine = engines.load_from_detail(flow_detail, book=book, backend=backend,
-                                      engine='parallel', **_engine_options(keep_on_failure))
+                                      engine='parallel',
+                                      **_engine_options(backend, keep_on_failure))
     _mark_unstarted(engine, fresh=False)
     _register(engine, notifier)
     return engine
@@ -232,7 +249,7 @@ def run(engine, lease=None):
         lease.keep(on_lost=functools.partial(_suspend, engine))
     failure = None
     try:
-        engine.run()
+        group_commit.run(engine)
     except tf_exc.WrappedFailure as exc:
         failure = secrets.mask_text('; '.join(f.exception_str for f in exc))
     except Exception as exc:  # the flow failed (and, by default, reverted)

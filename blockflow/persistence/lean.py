@@ -19,23 +19,68 @@ are written:
   this process last wrote them;
 - an update that changes nothing but an atom's ``meta`` (progress ticks,
   timing) is written with the next state change of any atom or flow, in the
-  same transaction, never on its own. States, results and failures are
-  written at once, so the state is durable at every task boundary.
+  same transaction, never on its own;
+- group commit: inside ``grouped()`` (the engine's thread while it runs, see
+  ``blockflow.persistence.group_commit``) state changes are held too, and
+  everything held is committed in one transaction by ``flush()``, which the
+  engine calls once per iteration, before it starts any atom. So the state
+  is durable at every task boundary: no task starts, and no side effect
+  happens, before every state change that precedes it is committed. Outside
+  ``grouped()`` states, results and failures are written at once;
+- rows held together are written with one ``executemany`` per column set.
+
+TaskFlow's sqlalchemy backend imports its alembic migrations at module
+level; sqlite never migrates (tables are created directly), so that module
+is replaced by a stand-in that imports it on first use (``_MigrationOnDemand``):
+alembic stays off the import path of every sqlite boot.
 
 Its ``upgrade`` also creates the flow claims table (``claims.py``), so a
 flow's owner is recorded in the same database as the flow's state.
 """
 
+import collections
 import contextlib
+import importlib
+import sys
 import threading
+import types
 
-import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
-from sqlalchemy import pool as sa_pool
-from taskflow import exceptions as tf_exc
-from taskflow.persistence.backends import impl_sqlalchemy
+_MIGRATION_MODULE = 'taskflow.persistence.backends.sqlalchemy.migration'
+_MIGRATION_LOCK = threading.Lock()
 
-from blockflow.persistence import claims
+
+class _MigrationOnDemand(types.ModuleType):
+    """TaskFlow's migration module, imported (with alembic) on first attribute use."""
+
+    def __getattr__(self, name):
+        if name.startswith('__'):
+            raise AttributeError(name)
+        return getattr(_real_migration(), name)
+
+
+def _real_migration():
+    with _MIGRATION_LOCK:
+        module = sys.modules.get(_MIGRATION_MODULE)
+        if isinstance(module, _MigrationOnDemand):
+            del sys.modules[_MIGRATION_MODULE]
+        module = importlib.import_module(_MIGRATION_MODULE)
+        if 'taskflow.persistence.backends.impl_sqlalchemy' in sys.modules:
+            sys.modules['taskflow.persistence.backends.impl_sqlalchemy'].migration = module
+        return module
+
+
+if _MIGRATION_MODULE not in sys.modules:
+    sys.modules[_MIGRATION_MODULE] = _MigrationOnDemand(_MIGRATION_MODULE)
+
+# These imports must follow the stand-in above (impl_sqlalchemy imports migration).
+import sqlalchemy as sa  # noqa: E402
+from sqlalchemy import exc as sa_exc  # noqa: E402
+from sqlalchemy import pool as sa_pool  # noqa: E402
+from taskflow import exceptions as tf_exc  # noqa: E402
+from taskflow.persistence import models  # noqa: E402
+from taskflow.persistence.backends import impl_sqlalchemy  # noqa: E402
+
+from blockflow.persistence import claims  # noqa: E402
 
 SQLITE_BUSY_TIMEOUT_S = 30
 
@@ -73,6 +118,8 @@ class LeanConnection(impl_sqlalchemy.Connection):
         self._written = {}      # atom uuid -> state part last written by us
         self._deferred = {}     # atom uuid -> full row values not yet written
         self._atom_updates = {}
+        self._grouping = threading.local()
+        self.commits = 0        # write transactions so far (for tests and benchmarks)
 
     def _atom_update_statement(self, columns):
         # Built once per column set: building a statement costs ten times its run.
@@ -92,41 +139,69 @@ class LeanConnection(impl_sqlalchemy.Connection):
                 yield conn
         except sa_exc.SQLAlchemyError:
             tf_exc.raise_with_cause(tf_exc.StorageFailure, failure_message)
+        self.commits += 1
 
-    def _update_atom_row(self, conn, uuid, values):
-        statement = self._atom_update_statement(tuple(sorted(values)))
-        result = conn.execute(statement, dict(values, match_uuid=uuid))
-        if result.rowcount == 0:
-            raise tf_exc.NotFound(f"No atom details found with uuid '{uuid}'")
-        self._written[uuid] = _state_part(values)
-        self._deferred.pop(uuid, None)
+    def _update_atom_rows(self, conn, rows):
+        """Write {uuid: full row values}: one executemany per column set."""
+        by_columns = collections.defaultdict(list)
+        for uuid, values in rows.items():
+            by_columns[tuple(sorted(values))].append(dict(values, match_uuid=uuid))
+        for columns, params in by_columns.items():
+            result = conn.execute(self._atom_update_statement(columns), params)
+            if result.rowcount not in (-1, len(params)):
+                missing = ', '.join(p['match_uuid'] for p in params)
+                raise tf_exc.NotFound(f"No atom details found among uuids {missing}")
+        for uuid, values in rows.items():
+            self._written[uuid] = _state_part(values)
+            self._deferred.pop(uuid, None)
 
-    def _insert_atom_row(self, conn, atom_detail, parent_uuid):
-        self._insert_atom_details(conn, atom_detail, parent_uuid)
-        self._written[atom_detail.uuid] = _state_part(atom_detail.to_dict())
-        self._deferred.pop(atom_detail.uuid, None)
+    def _insert_atom_rows(self, conn, atom_details, parent_uuid):
+        by_columns = collections.defaultdict(list)
+        for atom_detail in atom_details:
+            values = atom_detail.to_dict()
+            self._written[atom_detail.uuid] = _state_part(values)
+            self._deferred.pop(atom_detail.uuid, None)
+            values.update(parent_uuid=parent_uuid,
+                          atom_type=models.atom_detail_type(atom_detail))
+            by_columns[tuple(sorted(values))].append(values)
+        for params in by_columns.values():
+            conn.execute(sa.insert(self._tables.atomdetails), params)
 
-    def _flush_deferred(self, conn):
-        for uuid, values in list(self._deferred.items()):
-            self._update_atom_row(conn, uuid, values)
+    @contextlib.contextmanager
+    def grouped(self):
+        """Hold this thread's atom state changes until ``flush`` (or the end)."""
+        depth = getattr(self._grouping, 'depth', 0)
+        self._grouping.depth = depth + 1
+        try:
+            yield self
+        finally:
+            self._grouping.depth = depth
+            if depth == 0:
+                self.flush()
+
+    def is_grouping(self):
+        """True in a thread inside ``grouped()``."""
+        return getattr(self._grouping, 'depth', 0) > 0
 
     def flush(self):
+        """Commit every held row in one transaction (nothing held: no transaction)."""
         with self._write_lock:
             if not self._deferred:
                 return
-            with self._transaction('Failed writing deferred atom metadata') as conn:
-                self._flush_deferred(conn)
+            with self._transaction('Failed writing held atom details') as conn:
+                self._update_atom_rows(conn, dict(self._deferred))
 
     def update_atom_details(self, atom_detail):
         values = atom_detail.to_dict()
         with self._write_lock:
-            if self._written.get(atom_detail.uuid) == _state_part(values):
+            if (self.is_grouping()
+                    or self._written.get(atom_detail.uuid) == _state_part(values)):
                 self._deferred[atom_detail.uuid] = values
                 return atom_detail
+            self._deferred[atom_detail.uuid] = values
             with self._transaction(
                     f"Failed updating atom details with uuid '{atom_detail.uuid}'") as conn:
-                self._update_atom_row(conn, atom_detail.uuid, values)
-                self._flush_deferred(conn)
+                self._update_atom_rows(conn, dict(self._deferred))
         return atom_detail
 
     def update_flow_details(self, flow_detail):
@@ -140,14 +215,16 @@ class LeanConnection(impl_sqlalchemy.Connection):
                 raise tf_exc.NotFound(f"No flow details found with uuid '{flow_detail.uuid}'")
             stored = {row.uuid for row in conn.execute(
                 sa.select(atoms.c.uuid).where(atoms.c.parent_uuid == flow_detail.uuid))}
+            new = []
             for atom_detail in flow_detail:
-                values = atom_detail.to_dict()
                 if atom_detail.uuid not in stored:
-                    self._insert_atom_row(conn, atom_detail, flow_detail.uuid)
-                elif (self._written.get(atom_detail.uuid) != _state_part(values)
-                      or atom_detail.uuid in self._deferred):
-                    self._update_atom_row(conn, atom_detail.uuid, values)
-            self._flush_deferred(conn)
+                    new.append(atom_detail)
+                    continue
+                values = atom_detail.to_dict()
+                if self._written.get(atom_detail.uuid) != _state_part(values):
+                    self._deferred[atom_detail.uuid] = values
+            self._insert_atom_rows(conn, new, flow_detail.uuid)
+            self._update_atom_rows(conn, dict(self._deferred))
         return flow_detail
 
     def upgrade(self):
@@ -171,6 +248,9 @@ class LeanConnection(impl_sqlalchemy.Connection):
 
 class LeanBackend(impl_sqlalchemy.SQLAlchemyBackend):
     """TaskFlow's SQLAlchemy backend with one kept connection and lean writes."""
+
+    # Its connection can hold writes and commit them together (group_commit.py).
+    groups_commits = True
 
     def __init__(self, conf, engine=None):
         conf = dict(conf)

@@ -3,6 +3,8 @@
 import contextlib
 import os
 import stat
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -117,3 +119,23 @@ def test_resumes_from_what_stock_taskflow_wrote(tmp_path):
     engine.run()
     backend.close()
     assert _stock_states(url)['produce'][:2] == (states.SUCCESS, {'volume_id': 'vol-1'})
+
+
+ALEMBIC_CHECK = '''
+import sys
+from blockflow import persistence
+backend = persistence.get_backend(sys.argv[1])
+backend.close()
+assert 'alembic' not in sys.modules, 'a sqlite boot imported alembic'
+from taskflow.persistence.backends import impl_sqlalchemy
+db_sync = impl_sqlalchemy.migration.db_sync    # a non-sqlite upgrade still finds it
+assert 'alembic' in sys.modules and callable(db_sync)
+print('ok')
+'''
+
+
+def test_sqlite_never_imports_alembic_yet_migrations_stay_reachable(tmp_path):
+    out = subprocess.run(
+        [sys.executable, '-c', ALEMBIC_CHECK, f'sqlite:///{tmp_path}/f.sqlite'],
+        capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == 'ok', out.stderr[-2000:]
