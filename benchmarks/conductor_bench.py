@@ -84,7 +84,7 @@ def redis_server(directory):
 
 
 # --- conductors ------------------------------------------------------------------
-def start_conductors(count, board_url, connection, env, log_dir):
+def start_conductors(count, board_url, connection, env, log_dir, extra=()):
     """K conductor processes, each waited for until it says it is on the board."""
     procs = []
     started = time.monotonic()
@@ -92,7 +92,7 @@ def start_conductors(count, board_url, connection, env, log_dir):
         log = open(os.path.join(log_dir, f'conductor-{index}.log'), 'w')
         proc = subprocess.Popen(
             [sys.executable, '-m', 'blockflow.cli.main', 'conductor', '--jobboard', board_url,
-             '--connection', connection, '--name', f'bench-{index}'],
+             '--connection', connection, '--name', f'bench-{index}', *extra],
             env=env, stdout=subprocess.PIPE, stderr=log, text=True)
         proc.log_path = log.name
         log.close()
@@ -198,7 +198,7 @@ def check_run(cloud, backend, posts):
     return len(volumes)
 
 
-def one_run(tmp, board_url, conductors, instances, tag):
+def one_run(tmp, board_url, conductors, instances, tag, extra=()):
     from blockflow import clients as clients_module
     from blockflow import jobboard
     from blockflow import persistence
@@ -214,7 +214,8 @@ def one_run(tmp, board_url, conductors, instances, tag):
     try:
         posts = prepared_posts(clients_module.embedded_ref(cloud), connection, instances,
                                f'{run_dir}/instances')
-        procs, ready_s = start_conductors(conductors, board_url, connection, env, run_dir)
+        procs, ready_s = start_conductors(conductors, board_url, connection, env, run_dir,
+                                          extra)
         board = jobboard.get_jobboard(board_url, backend)
         try:
             cloud.faults.reset_counters()
@@ -239,6 +240,8 @@ def main():
     parser.add_argument('--instances', type=int, help='M (default 50; 4 with --quick)')
     parser.add_argument('--conductors', help='K values, e.g. 1,2,4')
     parser.add_argument('--reps', type=int, help='repetitions (default 3; 1 with --quick)')
+    parser.add_argument('--max-jobs', type=int,
+                        help="each conductor's --max-jobs (default: the conductor's)")
     parser.add_argument('--json', action='store_true', help='one JSON line per run')
     args = parser.parse_args()
     instances = args.instances or (4 if args.quick else 50)
@@ -247,13 +250,14 @@ def main():
     if instances < 1 or reps < 1 or min(counts) < 1:
         parser.error('--instances, --reps and every --conductors value must be at least 1')
     samples = {k: [] for k in counts}
+    extra = ('--max-jobs', str(args.max_jobs)) if args.max_jobs else ()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp, redis_server(tmp) as board_url:
         for rep in range(reps):
             # Interleaved, and rotated per repetition so no K always runs first.
             order = counts[rep % len(counts):] + counts[:rep % len(counts)]
             for k in order:
-                row = one_run(tmp, board_url, k, instances, f'rep{rep}-k{k}')
+                row = one_run(tmp, board_url, k, instances, f'rep{rep}-k{k}', extra)
                 row['rep'] = rep
                 samples[k].append(row)
                 print(json.dumps(row) if args.json else

@@ -7,6 +7,7 @@ the same); another conductor takes the job once the claim lapses and resumes
 it from the shared persistence backend.
 """
 
+import concurrent.futures
 import contextlib
 import functools
 import logging
@@ -14,9 +15,10 @@ import threading
 import time
 import urllib.parse
 
-from taskflow.conductors import backends as conductor_backends
+from taskflow.conductors.backends import impl_nonblocking
 from taskflow.jobs import backends as job_backends
 from taskflow.listeners import base as listener_base
+from taskflow.types import timing
 
 from blockflow import engine as engine_module
 from blockflow import exceptions
@@ -26,6 +28,13 @@ from blockflow.persistence import claims
 LOG = logging.getLogger('blockflow.jobboard')
 CLAIM_EXPIRY_S = 10.0
 BOARD_NAME = 'blockflow'
+# Boots one conductor runs at once: a boot mostly waits on the cloud, and
+# 16 boots × 4 devices keep one core busy on the bench profile; more conductor
+# processes add cores.
+MAX_JOBS = 16
+# How often an idle conductor looks for new jobs (a slot freed by its own job
+# ending is refilled at once, see _WakeableWait).
+IDLE_POLL_S = 0.25
 
 
 def board_conf(url):
@@ -144,35 +153,79 @@ class FlowLeaseListener(listener_base.Listener):
         self._lease.release()
 
 
-def make_conductor(name, board, persistence, claim_expiry=CLAIM_EXPIRY_S):
-    conductor = conductor_backends.fetch(
-        'blocking', name, board, persistence=persistence, engine='parallel',
-        engine_options={'executor': engine_module.executor()}, wait_timeout=0.5)
-    original = conductor._listeners_from_job
-    original_engine = conductor._engine_from_job
-    leases = {}
+class _WakeableWait(timing.Timeout):
+    """The conductor's idle wait, cut short when one of its jobs ends.
 
-    def engine_from_job(job):
-        lease = claim_job_flow(job, persistence, claim_expiry)
+    TaskFlow's conductor polls the board every ``wait_timeout`` while it has
+    nothing to claim, also while all its job slots are busy: a freed slot
+    would sit idle for up to a whole poll. ``interrupt`` still stops it.
+    """
+
+    def __init__(self, value):
+        super().__init__(value)
+        self._woken = threading.Event()
+
+    def interrupt(self):
+        super().interrupt()
+        self._woken.set()
+
+    def wake(self):
+        self._woken.set()
+
+    def wait(self):
+        self._woken.wait(self.value)
+        self._woken.clear()
+
+
+class BootConductor(impl_nonblocking.NonBlockingConductor):
+    """TaskFlow's non-blocking conductor running up to ``max_jobs`` boots at once.
+
+    Each job's flow is claimed before its engine loads (claim_job_flow) and
+    its engine's listeners extend both claims while it runs. Boots are mostly
+    waiting on the cloud, so one conductor overlaps many; processes add cores.
+    """
+
+    def __init__(self, name, board, persistence, claim_expiry=CLAIM_EXPIRY_S,
+                 max_jobs=MAX_JOBS):
+        super().__init__(
+            name, board, persistence=persistence, engine='parallel',
+            engine_options={'executor': engine_module.executor()},
+            wait_timeout=_WakeableWait(IDLE_POLL_S), max_simultaneous_jobs=max_jobs,
+            # The standard library's pool: futurist's idle workers each sleep
+            # out a 1 s queue timeout when the conductor stops.
+            executor_factory=lambda: concurrent.futures.ThreadPoolExecutor(
+                max_workers=max_jobs, thread_name_prefix='blockflow-job'))
+        self._claim_expiry = claim_expiry
+        self._leases = {}
+
+    def _engine_from_job(self, job):
+        lease = claim_job_flow(job, self._persistence, self._claim_expiry)
         try:
-            engine = original_engine(job)
+            engine = super()._engine_from_job(job)
         except Exception:
             if lease is not None:
                 lease.release()
             raise
         if lease is not None:
-            leases[job.uuid] = lease
+            self._leases[job.uuid] = lease
         engine_module.keep_revert_inputs(engine)
         return engine
-    conductor._engine_from_job = engine_from_job
 
-    def listeners(job, engine):
-        extra = [ExtendClaimListener(engine, job, claim_expiry)]
-        if (lease := leases.pop(job.uuid, None)) is not None:
+    def _listeners_from_job(self, job, engine):
+        extra = [ExtendClaimListener(engine, job, self._claim_expiry)]
+        if (lease := self._leases.pop(job.uuid, None)) is not None:
             extra.append(FlowLeaseListener(engine, lease))
-        return list(original(job, engine)) + extra
-    conductor._listeners_from_job = listeners
-    return conductor
+        return list(super()._listeners_from_job(job, engine)) + extra
+
+    def _on_job_done(self, job, fut):
+        try:
+            super()._on_job_done(job, fut)
+        finally:
+            self._wait_timeout.wake()
+
+
+def make_conductor(name, board, persistence, claim_expiry=CLAIM_EXPIRY_S, max_jobs=MAX_JOBS):
+    return BootConductor(name, board, persistence, claim_expiry, max_jobs)
 
 
 def list_jobs(board):
