@@ -86,6 +86,9 @@ def redis_server(directory):
 # --- conductors ------------------------------------------------------------------
 def start_conductors(count, board_url, connection, env, log_dir, extra=()):
     """K conductor processes, each waited for until it says it is on the board."""
+    import blockflow
+    # `python -m` imports from its working directory first: the same tree as here.
+    tree = os.path.dirname(os.path.dirname(os.path.abspath(blockflow.__file__)))
     procs = []
     started = time.monotonic()
     for index in range(count):
@@ -93,7 +96,7 @@ def start_conductors(count, board_url, connection, env, log_dir, extra=()):
         proc = subprocess.Popen(
             [sys.executable, '-m', 'blockflow.cli.main', 'conductor', '--jobboard', board_url,
              '--connection', connection, '--name', f'bench-{index}', *extra],
-            env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+            env=env, cwd=tree, stdout=subprocess.PIPE, stderr=log, text=True)
         proc.log_path = log.name
         log.close()
         procs.append(proc)

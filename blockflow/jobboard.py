@@ -9,14 +9,16 @@ it from the shared persistence backend.
 
 import concurrent.futures
 import contextlib
-import functools
 import logging
 import threading
 import time
 import urllib.parse
 
+from redis import exceptions as redis_exceptions
+from taskflow import exceptions as tf_exceptions
 from taskflow.conductors.backends import impl_nonblocking
 from taskflow.jobs import backends as job_backends
+from taskflow.jobs.backends import impl_redis
 from taskflow.listeners import base as listener_base
 from taskflow.types import timing
 
@@ -49,13 +51,63 @@ def board_conf(url):
                                 'or zookeeper://HOST:PORT')
 
 
+class RedisBoard(impl_redis.RedisJobBoard):
+    """TaskFlow's Redis jobboard with claims that expire and a cheap claimable listing.
+
+    The stock claim never expires; a dead conductor's job must. The stock
+    listing asks Redis for each job's state in a round trip of its own, and
+    a conductor then tries to claim each job, also those others hold: two
+    round trips per job on the board every time a conductor looks for work,
+    each waiting for the GIL behind the engines' threads. Here the jobs nobody
+    owns come from two round trips whatever the board holds (the listing, and
+    one pipeline asking for every job's owner key); claiming stays TaskFlow's
+    atomic script, so a job another conductor just took is still refused.
+    """
+
+    def __init__(self, name, conf, persistence=None, claim_expiry=CLAIM_EXPIRY_S):
+        super().__init__(name, conf, persistence=persistence)
+        self._claim_expiry = claim_expiry
+
+    def claim(self, job, who, expiry=None):
+        return super().claim(job, who, expiry=self._claim_expiry if expiry is None else expiry)
+
+    def iterjobs(self, only_unclaimed=False, ensure_fresh=False):
+        if not only_unclaimed:
+            return super().iterjobs(ensure_fresh=ensure_fresh)
+        jobs = self._fetch_jobs()
+        try:
+            with self._client.pipeline(transaction=False) as pipe:
+                for job in jobs:
+                    pipe.exists(job.owner_key)
+                owned = pipe.execute()
+        except redis_exceptions.RedisError as exc:
+            # As the stock board's calls: the conductor backs off and looks again.
+            raise tf_exceptions.JobFailure(f'reading the job owners failed: {exc}') from exc
+        return iter([job for job, is_owned in zip(jobs, owned) if not is_owned])
+
+
 def get_jobboard(url, persistence, claim_expiry=CLAIM_EXPIRY_S):
-    board = job_backends.fetch(BOARD_NAME, board_conf(url), persistence=persistence)
+    conf = board_conf(url)
+    if conf['board'] == 'redis':
+        board = RedisBoard(BOARD_NAME, conf, persistence=persistence,
+                           claim_expiry=claim_expiry)
+    else:
+        board = job_backends.fetch(BOARD_NAME, conf, persistence=persistence)
     board.connect()
-    if board_conf(url)['board'] == 'redis':
-        # The stock Redis claim never expires; a dead conductor's job must.
-        board.claim = functools.partial(board.claim, expiry=claim_expiry)
     return board
+
+
+class _ClaimableJobs:
+    """The board as a conductor sees it: iterating gives only the jobs it may claim."""
+
+    def __init__(self, board):
+        self._board = board
+
+    def __getattr__(self, name):
+        return getattr(self._board, name)
+
+    def iterjobs(self, only_unclaimed=True, ensure_fresh=False):
+        return self._board.iterjobs(only_unclaimed=True, ensure_fresh=ensure_fresh)
 
 
 def post_boot(board, persistence, factory, factory_kwargs, meta):
@@ -195,6 +247,7 @@ class BootConductor(impl_nonblocking.NonBlockingConductor):
             # out a 1 s queue timeout when the conductor stops.
             executor_factory=lambda: concurrent.futures.ThreadPoolExecutor(
                 max_workers=max_jobs, thread_name_prefix='blockflow-job'))
+        self._jobboard = _ClaimableJobs(board)
         self._claim_expiry = claim_expiry
         self._leases = {}
 
