@@ -5,6 +5,10 @@ would hold its job forever. blockflow claims with an expiry and extends it on
 every state transition and from a heartbeat while the job runs (Octavia does
 the same); another conductor takes the job once the claim lapses and resumes
 it from the shared persistence backend.
+
+A conductor runs up to ``max_jobs`` boots at once (TaskFlow's non-blocking
+conductor): a boot mostly waits on the cloud, so one process overlaps many,
+and more conductor processes on the same board add cores.
 """
 
 import concurrent.futures
@@ -30,9 +34,10 @@ from blockflow.persistence import claims
 LOG = logging.getLogger('blockflow.jobboard')
 CLAIM_EXPIRY_S = 10.0
 BOARD_NAME = 'blockflow'
-# Boots one conductor runs at once: a boot mostly waits on the cloud, and
-# 16 boots × 4 devices keep one core busy on the bench profile; more conductor
-# processes add cores.
+# Boots one conductor runs at once. A boot mostly waits on the cloud; at about
+# 64 devices in flight one process's engine is CPU-bound already (README,
+# "Many devices": 1 × 64), so 16 four-device boots fill a core and more
+# conductor processes, not more slots, add cores.
 MAX_JOBS = 16
 # How often an idle conductor looks for new jobs (a slot freed by its own job
 # ending is refilled at once, see _WakeableWait).
@@ -277,7 +282,22 @@ class BootConductor(impl_nonblocking.NonBlockingConductor):
             self._wait_timeout.wake()
 
 
+def warm_up():
+    """Load what every boot runs before the first job is claimed.
+
+    A conductor is a long-lived service: the boot flow's modules (flows,
+    tasks, cinderclient, libvirt, os-brick: about a second and a half of
+    imports on a loaded machine) and os-brick's connector probe belong to its
+    start, not to the first boots it claims, which would wait on them.
+    """
+    from blockflow import boot as boot_module
+    from blockflow.hypervisor import connectors
+    engine_module.reflection_import(boot_module.FACTORY)
+    connectors.prefetch()
+
+
 def make_conductor(name, board, persistence, claim_expiry=CLAIM_EXPIRY_S, max_jobs=MAX_JOBS):
+    warm_up()
     return BootConductor(name, board, persistence, claim_expiry, max_jobs)
 
 
