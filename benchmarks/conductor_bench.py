@@ -83,6 +83,67 @@ def redis_server(directory):
         proc.wait(timeout=10)
 
 
+# --- a server database (the alternative to one shared sqlite file) -----------------
+@contextlib.contextmanager
+def postgres_server():
+    """A throw-away PostgreSQL (Debian/upstream binaries on PATH) on a free loopback
+    port, run as ``nobody`` when we are root (postgres refuses root); yields a
+    function making a fresh database and returning its SQLAlchemy URL.
+
+    synchronous_commit=off: as durable as the sqlite default (WAL,
+    synchronous=NORMAL): a killed process loses nothing, a power cut the last
+    commits.
+    """
+    for tool in ('initdb', 'postgres'):
+        if shutil.which(tool) is None:
+            raise BenchFailure(f'--db postgresql: {tool} not found on PATH')
+    import psycopg2
+    home = tempfile.mkdtemp(prefix='blockflow-bench-pg-')
+    os.chmod(home, 0o755)
+    data = os.path.join(home, 'data')
+    os.mkdir(data)
+    as_user = []
+    if os.geteuid() == 0:
+        shutil.chown(data, 'nobody', 'nogroup')
+        as_user = ['runuser', '-u', 'nobody', '--']
+    port = _free_port()
+    subprocess.run([*as_user, shutil.which('initdb'), '-D', data, '-U', 'blockflow',
+                    '--auth=trust', '-E', 'UTF8', '--no-sync'], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([*as_user, shutil.which('postgres'), '-D', data, '-p', str(port),
+                             '-k', data, '-h', '127.0.0.1', '-c', 'synchronous_commit=off',
+                             '-c', 'max_connections=200'],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    made = []
+
+    def new_database():
+        name = f'flows{len(made)}'
+        conn = psycopg2.connect(host='127.0.0.1', port=port, user='blockflow', dbname='postgres')
+        try:
+            conn.autocommit = True
+            conn.cursor().execute(f'CREATE DATABASE {name}')
+        finally:
+            conn.close()
+        made.append(name)
+        return f'postgresql+psycopg2://blockflow@127.0.0.1:{port}/{name}'
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                psycopg2.connect(host='127.0.0.1', port=port, user='blockflow',
+                                 dbname='postgres').close()
+                break
+            except psycopg2.OperationalError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise BenchFailure(f'postgres did not listen on 127.0.0.1:{port}')
+                time.sleep(0.1)
+        yield new_database
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(home, ignore_errors=True)
+
+
 # --- conductors ------------------------------------------------------------------
 def start_conductors(count, board_url, connection, env, log_dir, extra=()):
     """K conductor processes, each waited for until it says it is on the board."""
@@ -201,7 +262,7 @@ def check_run(cloud, backend, posts):
     return len(volumes)
 
 
-def one_run(tmp, board_url, conductors, instances, tag, extra=()):
+def one_run(tmp, board_url, conductors, instances, tag, extra=(), new_database=None):
     from blockflow import clients as clients_module
     from blockflow import jobboard
     from blockflow import persistence
@@ -209,7 +270,7 @@ def one_run(tmp, board_url, conductors, instances, tag, extra=()):
 
     run_dir = os.path.join(tmp, tag)
     os.makedirs(run_dir)
-    connection = f'sqlite:///{run_dir}/flows.sqlite'
+    connection = new_database() if new_database else f'sqlite:///{run_dir}/flows.sqlite'
     env = dict(os.environ, XDG_STATE_HOME=f'{run_dir}/state')
     cloud = EmbeddedCloud(f'{run_dir}/cloud', latency_profile='bench').start()
     backend = persistence.get_backend(connection)
@@ -245,6 +306,9 @@ def main():
     parser.add_argument('--reps', type=int, help='repetitions (default 3; 1 with --quick)')
     parser.add_argument('--max-jobs', type=int,
                         help="each conductor's --max-jobs (default: the conductor's)")
+    parser.add_argument('--db', choices=('sqlite', 'postgresql'), default='sqlite',
+                        help='flow state: one sqlite file shared by the conductors (default) '
+                             'or a PostgreSQL server started by the script')
     parser.add_argument('--json', action='store_true', help='one JSON line per run')
     args = parser.parse_args()
     instances = args.instances or (4 if args.quick else 50)
@@ -255,12 +319,17 @@ def main():
     samples = {k: [] for k in counts}
     extra = ('--max-jobs', str(args.max_jobs)) if args.max_jobs else ()
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory() as tmp, redis_server(tmp) as board_url:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        board_url = stack.enter_context(redis_server(tmp))
+        new_database = stack.enter_context(postgres_server()) if args.db == 'postgresql' \
+            else None
         for rep in range(reps):
             # Interleaved, and rotated per repetition so no K always runs first.
             order = counts[rep % len(counts):] + counts[:rep % len(counts)]
             for k in order:
-                row = one_run(tmp, board_url, k, instances, f'rep{rep}-k{k}', extra)
+                row = one_run(tmp, board_url, k, instances, f'rep{rep}-k{k}', extra,
+                              new_database)
                 row['rep'] = rep
                 samples[k].append(row)
                 print(json.dumps(row) if args.json else
@@ -270,7 +339,7 @@ def main():
     load_after = os.getloadavg()
     print(f'\nmachine: {platform.machine()}, {os.cpu_count()} cores, python '
           f'{platform.python_version()}; M = {instances} × {DEVICES_PER_INSTANCE} devices; '
-          f'{reps} interleaved repetitions, medians; load average before '
+          f'flow state in {args.db}; {reps} interleaved repetitions, medians; load average before '
           f'{load_before[0]:.2f} / {load_before[1]:.2f}, after {load_after[0]:.2f} / '
           f'{load_after[1]:.2f} (1 / 5 min); every job SUCCESS, no volume leaked')
     print('\n| conductors (K) | wall, first post → last job done (s) | devices per second '
