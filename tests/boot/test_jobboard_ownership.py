@@ -6,7 +6,6 @@ import subprocess
 import time
 import uuid
 
-import pytest
 import requests
 
 from blockflow import persistence
