@@ -27,13 +27,15 @@ def test_killed_conductors_job_is_finished_by_another(embedded_cloud_process, re
                   json={'latency': {'create_base_s': 3.0}})
     first = jobboard.start_conductor(redis_url, db, 'conductor-a', env, '--claim-expiry', '2',
                                      stderr=subprocess.PIPE)
-    instance_uuid = str(uuid.uuid4())
-    jobboard.submit(embedded_cloud_process, EXAMPLE, redis_url, db, instance_uuid, tmp_path,
-                    env)
-    jobboard.wait_for_line(first, f'(boot-{instance_uuid}) claimed, running')
-    time.sleep(1.0)                       # volumes are being created now
-    first.send_signal(signal.SIGKILL)
-    first.wait(timeout=10)
+    try:
+        instance_uuid = str(uuid.uuid4())
+        jobboard.submit(embedded_cloud_process, EXAMPLE, redis_url, db, instance_uuid,
+                        tmp_path, env)
+        jobboard.wait_for_line(first, f'(boot-{instance_uuid}) claimed, running')
+        time.sleep(1.0)                       # volumes are being created now
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
     # Killed mid-boot: its job is still on the board, for another conductor.
     assert [job['name'] for job in jobboard.jobs(redis_url, db, env)] == [
         f'boot-{instance_uuid}']
