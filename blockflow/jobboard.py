@@ -5,18 +5,26 @@ would hold its job forever. blockflow claims with an expiry and extends it on
 every state transition and from a heartbeat while the job runs (Octavia does
 the same); another conductor takes the job once the claim lapses and resumes
 it from the shared persistence backend.
+
+A conductor runs up to ``max_jobs`` boots at once (TaskFlow's non-blocking
+conductor): a boot mostly waits on the cloud, so one process overlaps many,
+and more conductor processes on the same board add cores.
 """
 
+import concurrent.futures
 import contextlib
-import functools
 import logging
 import threading
 import time
 import urllib.parse
 
-from taskflow.conductors import backends as conductor_backends
+from redis import exceptions as redis_exceptions
+from taskflow import exceptions as tf_exceptions
+from taskflow.conductors.backends import impl_nonblocking
 from taskflow.jobs import backends as job_backends
+from taskflow.jobs.backends import impl_redis
 from taskflow.listeners import base as listener_base
+from taskflow.types import timing
 
 from blockflow import engine as engine_module
 from blockflow import exceptions
@@ -26,6 +34,14 @@ from blockflow.persistence import claims
 LOG = logging.getLogger('blockflow.jobboard')
 CLAIM_EXPIRY_S = 10.0
 BOARD_NAME = 'blockflow'
+# Boots one conductor runs at once. A boot mostly waits on the cloud; at about
+# 64 devices in flight one process's engine is CPU-bound already (README,
+# "Many devices": 1 × 64), so 16 four-device boots fill a core and more
+# conductor processes, not more slots, add cores.
+MAX_JOBS = 16
+# How often an idle conductor looks for new jobs (a slot freed by its own job
+# ending is refilled at once, see _WakeableWait).
+IDLE_POLL_S = 0.25
 
 
 def board_conf(url):
@@ -40,13 +56,63 @@ def board_conf(url):
                                 'or zookeeper://HOST:PORT')
 
 
+class RedisBoard(impl_redis.RedisJobBoard):
+    """TaskFlow's Redis jobboard with claims that expire and a cheap claimable listing.
+
+    The stock claim never expires; a dead conductor's job must. The stock
+    listing asks Redis for each job's state in a round trip of its own, and
+    a conductor then tries to claim each job, also those others hold: two
+    round trips per job on the board every time a conductor looks for work,
+    each waiting for the GIL behind the engines' threads. Here the jobs nobody
+    owns come from two round trips whatever the board holds (the listing, and
+    one pipeline asking for every job's owner key); claiming stays TaskFlow's
+    atomic script, so a job another conductor just took is still refused.
+    """
+
+    def __init__(self, name, conf, persistence=None, claim_expiry=CLAIM_EXPIRY_S):
+        super().__init__(name, conf, persistence=persistence)
+        self._claim_expiry = claim_expiry
+
+    def claim(self, job, who, expiry=None):
+        return super().claim(job, who, expiry=self._claim_expiry if expiry is None else expiry)
+
+    def iterjobs(self, only_unclaimed=False, ensure_fresh=False):
+        if not only_unclaimed:
+            return super().iterjobs(ensure_fresh=ensure_fresh)
+        jobs = self._fetch_jobs()
+        try:
+            with self._client.pipeline(transaction=False) as pipe:
+                for job in jobs:
+                    pipe.exists(job.owner_key)
+                owned = pipe.execute()
+        except redis_exceptions.RedisError as exc:
+            # As the stock board's calls: the conductor backs off and looks again.
+            raise tf_exceptions.JobFailure(f'reading the job owners failed: {exc}') from exc
+        return iter([job for job, is_owned in zip(jobs, owned) if not is_owned])
+
+
 def get_jobboard(url, persistence, claim_expiry=CLAIM_EXPIRY_S):
-    board = job_backends.fetch(BOARD_NAME, board_conf(url), persistence=persistence)
+    conf = board_conf(url)
+    if conf['board'] == 'redis':
+        board = RedisBoard(BOARD_NAME, conf, persistence=persistence,
+                           claim_expiry=claim_expiry)
+    else:
+        board = job_backends.fetch(BOARD_NAME, conf, persistence=persistence)
     board.connect()
-    if board_conf(url)['board'] == 'redis':
-        # The stock Redis claim never expires; a dead conductor's job must.
-        board.claim = functools.partial(board.claim, expiry=claim_expiry)
     return board
+
+
+class _ClaimableJobs:
+    """The board as a conductor sees it: iterating gives only the jobs it may claim."""
+
+    def __init__(self, board):
+        self._board = board
+
+    def __getattr__(self, name):
+        return getattr(self._board, name)
+
+    def iterjobs(self, only_unclaimed=True, ensure_fresh=False):
+        return self._board.iterjobs(only_unclaimed=True, ensure_fresh=ensure_fresh)
 
 
 def post_boot(board, persistence, factory, factory_kwargs, meta):
@@ -144,35 +210,95 @@ class FlowLeaseListener(listener_base.Listener):
         self._lease.release()
 
 
-def make_conductor(name, board, persistence, claim_expiry=CLAIM_EXPIRY_S):
-    conductor = conductor_backends.fetch(
-        'blocking', name, board, persistence=persistence, engine='parallel',
-        engine_options={'executor': engine_module.executor()}, wait_timeout=0.5)
-    original = conductor._listeners_from_job
-    original_engine = conductor._engine_from_job
-    leases = {}
+class _WakeableWait(timing.Timeout):
+    """The conductor's idle wait, cut short when one of its jobs ends.
 
-    def engine_from_job(job):
-        lease = claim_job_flow(job, persistence, claim_expiry)
+    TaskFlow's conductor polls the board every ``wait_timeout`` while it has
+    nothing to claim, also while all its job slots are busy: a freed slot
+    would sit idle for up to a whole poll. ``interrupt`` still stops it.
+    """
+
+    def __init__(self, value):
+        super().__init__(value)
+        self._woken = threading.Event()
+
+    def interrupt(self):
+        super().interrupt()
+        self._woken.set()
+
+    def wake(self):
+        self._woken.set()
+
+    def wait(self):
+        self._woken.wait(self.value)
+        self._woken.clear()
+
+
+class BootConductor(impl_nonblocking.NonBlockingConductor):
+    """TaskFlow's non-blocking conductor running up to ``max_jobs`` boots at once.
+
+    Each job's flow is claimed before its engine loads (claim_job_flow) and
+    its engine's listeners extend both claims while it runs. Boots are mostly
+    waiting on the cloud, so one conductor overlaps many; processes add cores.
+    """
+
+    def __init__(self, name, board, persistence, claim_expiry=CLAIM_EXPIRY_S,
+                 max_jobs=MAX_JOBS):
+        super().__init__(
+            name, board, persistence=persistence, engine='parallel',
+            engine_options={'executor': engine_module.executor()},
+            wait_timeout=_WakeableWait(IDLE_POLL_S), max_simultaneous_jobs=max_jobs,
+            # The standard library's pool: futurist's idle workers each sleep
+            # out a 1 s queue timeout when the conductor stops.
+            executor_factory=lambda: concurrent.futures.ThreadPoolExecutor(
+                max_workers=max_jobs, thread_name_prefix='blockflow-job'))
+        self._jobboard = _ClaimableJobs(board)
+        self._claim_expiry = claim_expiry
+        self._leases = {}
+
+    def _engine_from_job(self, job):
+        lease = claim_job_flow(job, self._persistence, self._claim_expiry)
         try:
-            engine = original_engine(job)
+            engine = super()._engine_from_job(job)
         except Exception:
             if lease is not None:
                 lease.release()
             raise
         if lease is not None:
-            leases[job.uuid] = lease
+            self._leases[job.uuid] = lease
         engine_module.keep_revert_inputs(engine)
         return engine
-    conductor._engine_from_job = engine_from_job
 
-    def listeners(job, engine):
-        extra = [ExtendClaimListener(engine, job, claim_expiry)]
-        if (lease := leases.pop(job.uuid, None)) is not None:
+    def _listeners_from_job(self, job, engine):
+        extra = [ExtendClaimListener(engine, job, self._claim_expiry)]
+        if (lease := self._leases.pop(job.uuid, None)) is not None:
             extra.append(FlowLeaseListener(engine, lease))
-        return list(original(job, engine)) + extra
-    conductor._listeners_from_job = listeners
-    return conductor
+        return list(super()._listeners_from_job(job, engine)) + extra
+
+    def _on_job_done(self, job, fut):
+        try:
+            super()._on_job_done(job, fut)
+        finally:
+            self._wait_timeout.wake()
+
+
+def warm_up():
+    """Load what every boot runs before the first job is claimed.
+
+    A conductor is a long-lived service: the boot flow's modules (flows,
+    tasks, cinderclient, libvirt, os-brick: about a second and a half of
+    imports on a loaded machine) and os-brick's connector probe belong to its
+    start, not to the first boots it claims, which would wait on them.
+    """
+    from blockflow import boot as boot_module
+    from blockflow.hypervisor import connectors
+    engine_module.reflection_import(boot_module.FACTORY)
+    connectors.prefetch()
+
+
+def make_conductor(name, board, persistence, claim_expiry=CLAIM_EXPIRY_S, max_jobs=MAX_JOBS):
+    warm_up()
+    return BootConductor(name, board, persistence, claim_expiry, max_jobs)
 
 
 def list_jobs(board):

@@ -29,6 +29,13 @@ def board(url, backend, claim_expiry=None):
         connected.close()
 
 
+def _job_count(text):
+    import argparse
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a whole number of at least 1')
+    return int(text)
+
+
 class Conductor(base.Command):
     """Run boots posted on a jobboard, each in the cloud its boot was made for.
 
@@ -49,6 +56,9 @@ class Conductor(base.Command):
                             help='seconds a claim lasts unless extended; a dead conductor\'s '
                                  'job is taken over after that '
                                  f'(default: {jobboard.CLAIM_EXPIRY_S})')
+        parser.add_argument('--max-jobs', type=_job_count, metavar='N',
+                            default=jobboard.MAX_JOBS,
+                            help=f'boots run at once (default: {jobboard.MAX_JOBS})')
         from blockflow.cli import cloudopts
         cloudopts.add(parser)
         return parser
@@ -76,7 +86,7 @@ class Conductor(base.Command):
             with board(args.jobboard, backend, args.claim_expiry) as connected:
                 name = args.name or f'{socket.gethostname()}-conductor'
                 conductor = jobboard.make_conductor(name, connected, backend,
-                                                    args.claim_expiry)
+                                                    args.claim_expiry, args.max_jobs)
                 _log_jobs(conductor)
                 signal.signal(signal.SIGTERM, lambda *a: conductor.stop())
                 print(f'conductor {name} on {args.jobboard}', flush=True)

@@ -4,56 +4,18 @@ the second takes the job once the claim lapses and finishes it exactly once."""
 import json
 import os
 import pathlib
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 
-import pytest
 import requests
 
 from tests.boot.test_crash_resume import _state
+from tests.fixtures import jobboard
 
-REDIS = shutil.which('redis-server')
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / 'examples' / 'all-kinds.json'
-pytestmark = pytest.mark.skipif(REDIS is None, reason='Debian redis-server not installed')
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def redis_url(tmp_path):
-    port = _free_port()
-    proc = subprocess.Popen([REDIS, '--port', str(port), '--bind', '127.0.0.1',
-                             '--save', '', '--appendonly', 'no', '--dir', str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(('127.0.0.1', port)) == 0:
-                break
-        time.sleep(0.05)
-    yield f'redis://127.0.0.1:{port}/0'
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-def _cli(*args, env):
-    return [sys.executable, '-m', 'blockflow.cli.main', *args]
-
-
-def _jobs(redis_url, db, env):
-    out = subprocess.run(_cli('jobs', '--jobboard', redis_url, '--connection', db, '-f',
-                              'json', env=env), capture_output=True, text=True, env=env,
-                         timeout=60)
-    return json.loads(out.stdout)['jobs']
+pytestmark = jobboard.needs_redis
 
 
 def test_killed_conductors_job_is_finished_by_another(embedded_cloud_process, redis_url,
@@ -63,45 +25,23 @@ def test_killed_conductors_job_is_finished_by_another(embedded_cloud_process, re
     requests.post(embedded_cloud_process.url + '/admin/faults', timeout=10,
                   headers=embedded_cloud_process.admin_headers(),
                   json={'latency': {'create_base_s': 3.0}})
-
-    def conductor(name):
-        return subprocess.Popen(_cli('conductor', '--jobboard', redis_url, '--connection', db,
-                                     '--name', name, '--claim-expiry', '2', env=env),
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True)
-
-    first = conductor('conductor-a')
-    instance_uuid = str(uuid.uuid4())
-    posted = subprocess.run(_cli('boot', str(EXAMPLE), '--submit', '--jobboard', redis_url,
-                                 *embedded_cloud_process.cloud_args, '--connection',
-                                 db, '--instance-uuid', instance_uuid,
-                                 '--instances-path', str(tmp_path / 'instances'), env=env),
-                            capture_output=True, text=True, env=env, timeout=60)
-    assert posted.returncode == 0, posted.stderr[-2000:]
-    deadline = time.monotonic() + 90     # a loaded machine starts conductors slowly
-    jobs = []
-    while time.monotonic() < deadline:
-        jobs = _jobs(redis_url, db, env)
-        if jobs and jobs[0]['state'] == 'CLAIMED':
-            break
-        time.sleep(0.2)
-    assert jobs and jobs[0]['owner'] == 'conductor-a', jobs
-    time.sleep(1.0)                       # volumes are being created now
-    first.send_signal(signal.SIGKILL)
-    first.wait(timeout=10)
-    second = conductor('conductor-b')
+    first = jobboard.start_conductor(redis_url, db, 'conductor-a', env, '--claim-expiry', '2',
+                                     stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and _jobs(redis_url, db, env):
-            time.sleep(0.5)
-        assert _jobs(redis_url, db, env) == [], 'job was never finished'
+        instance_uuid = str(uuid.uuid4())
+        jobboard.submit(embedded_cloud_process, EXAMPLE, redis_url, db, instance_uuid,
+                        tmp_path, env)
+        jobboard.wait_for_line(first, f'(boot-{instance_uuid}) claimed, running')
+        time.sleep(1.0)                       # volumes are being created now
     finally:
-        second.send_signal(signal.SIGTERM)
-        try:
-            second.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            second.kill()
-    listing = subprocess.run(_cli('list', '-f', 'json', '--connection', db, env=env),
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    # Killed mid-boot: its job is still on the board, for another conductor.
+    assert [job['name'] for job in jobboard.jobs(redis_url, db, env)] == [
+        f'boot-{instance_uuid}']
+    with jobboard.conductor(redis_url, db, 'conductor-b', env, '--claim-expiry', '2'):
+        jobboard.wait_board_empty(redis_url, db, env, timeout=90)
+    listing = subprocess.run(jobboard.cli('list', '-f', 'json', '--connection', db),
                              capture_output=True, text=True, env=env, timeout=60)
     flows = json.loads(listing.stdout)['flows']
     assert flows[0]['state'] == 'SUCCESS', flows

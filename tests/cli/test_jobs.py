@@ -12,8 +12,7 @@ import uuid
 import pytest
 import yaml
 
-from tests.boot.test_jobboard import REDIS
-from tests.boot.test_jobboard import redis_url  # noqa: F401  (fixture)
+from tests.fixtures.jobboard import REDIS    # redis_url: a fixture of tests/fixtures/jobboard.py
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / 'examples' / 'all-kinds.json'
 pytestmark = pytest.mark.skipif(REDIS is None, reason='Debian redis-server not installed')
