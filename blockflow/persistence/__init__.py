@@ -10,6 +10,7 @@ writes, see ``lean.py``); ``memory``, ``zookeeper`` and ``dir`` are TaskFlow's.
 
 import contextlib
 import os
+import urllib.parse
 
 from stevedore import driver
 from stevedore import exception as stevedore_exc
@@ -51,9 +52,16 @@ def get_backend(url=None):
         os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
         if not os.path.exists(path):
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    conf = {'connection': url}
+    if scheme(url) in ('dir', 'file'):
+        # TaskFlow's directory backend reads its folder from 'path', not from the URL.
+        conf['path'] = urllib.parse.urlparse(url).path
+        if not conf['path']:
+            raise exceptions.UsageError(f'--connection: {url!r} names no directory '
+                                        f'(dir:///absolute/path)')
     try:
         manager = driver.DriverManager(NAMESPACE, scheme(url), invoke_on_load=True,
-                                       invoke_args=({'connection': url},))
+                                       invoke_args=(conf,))
     except stevedore_exc.NoMatches:
         raise exceptions.UsageError(
             f'--connection: no persistence backend for {scheme(url)!r} URLs '
