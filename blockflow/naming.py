@@ -13,7 +13,7 @@ import copy
 import platform
 
 from blockflow import exceptions
-from blockflow.validation import bdm as bdm_rules
+from blockflow import kinds
 
 # Buses each virt type accepts (Nova keeps xen/uml only to reject them).
 SUPPORTED_DEVICE_BUSES = {
@@ -190,8 +190,8 @@ def _boot_order(boot_index):
     return index + 1 if index is not None and index >= 0 else None
 
 
-_is_swap = bdm_rules.is_swap
-_is_ephemeral = bdm_rules.is_ephemeral_bdm
+_is_swap = kinds.is_swap
+_is_ephemeral = kinds.is_ephemeral_bdm
 
 
 def _is_local_image(bdm):

@@ -12,12 +12,11 @@ import logging
 import sys
 
 from blockflow import exceptions
+from blockflow import kinds
 from blockflow.cli import base
 
 LOG = logging.getLogger(__name__)
 
-# Fields that hold the id of the device's source (or of the volume itself).
-_ID_FIELDS = ('image_id', 'snapshot_id', 'volume_id', 'backup_id')
 # Field order of the JSON device records (anything else follows, sorted).
 _DEVICE_FIELDS = ('device_name', 'kind', 'source_type', 'destination_type',
                   'boot_index', 'boot_order', 'volume_size', 'disk_bus',
@@ -162,11 +161,7 @@ def _printable(value):
 
 
 def _kind_spec(device):
-    from blockflow import kinds
-    try:
-        return kinds.KINDS[kinds.Kind(str(device.get('kind')))]
-    except (ValueError, KeyError):
-        return None
+    return kinds.spec_of(device.get('kind'))
 
 
 def device_record(device):
@@ -190,7 +185,7 @@ def steps_of(device):
 
 
 def _ids(device):
-    parts = [f'{field}={device[field]}' for field in _ID_FIELDS
+    parts = [f'{field}={device[field]}' for field in kinds.SOURCE_ID_FIELDS
              if device.get(field)]
     if device.get('volume_type'):
         parts.append(f'volume_type={device["volume_type"]}')

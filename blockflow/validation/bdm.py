@@ -226,18 +226,6 @@ def create_blank_bdm(size, guest_format=None):
                    'volume_size': size})
 
 
-def is_swap(bdm):
-    return (bdm.get('source_type') == 'blank'
-            and bdm.get('destination_type') == 'local'
-            and bdm.get('guest_format') == 'swap')
-
-
-def is_ephemeral_bdm(bdm):
-    return (bdm.get('source_type') == 'blank'
-            and bdm.get('destination_type') == 'local'
-            and bdm.get('guest_format') != 'swap')
-
-
 _DEVICE_PREFIX = re.compile(r'^((x?v|s|h)d)')
 _DIGITS = re.compile(r'\d+')
 
