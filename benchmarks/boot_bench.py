@@ -50,6 +50,7 @@ def request(n):
 
 # --- child: blockflow boots, in their own process ------------------------------
 def child_main(args):
+    from blockflow import atom_names
     from blockflow import boot as boot_module
     from blockflow import engine as engine_module
     from blockflow import kinds
@@ -81,8 +82,7 @@ def child_main(args):
     volume_waits = {}
     for o in options:
         for row in rows.for_instance(o.instance_uuid):
-            atom = f"{o.instance_uuid}-{row['device_name'].replace('/dev/', '')}-" \
-                   f"{kinds.WAIT_VOLUME}"
+            atom = atom_names.atom_name(o.instance_uuid, atom_names.device_key(row), kinds.WAIT_VOLUME)
             if row.get('volume_id') and atom in wait_done:
                 volume_waits[row['volume_id']] = wait_done[atom]
     atoms = sum(len(o.atoms) for o in outcomes)

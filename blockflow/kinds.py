@@ -29,7 +29,7 @@ class Kind(str, enum.Enum):
         return self.value
 
 
-# Step names: the last part of every atom name (see blockflow.naming).
+# Step names: the last part of every atom name (see blockflow.atom_names).
 GET_SNAPSHOT = 'get-snapshot'
 GET_IMAGE = 'get-image'
 GET_BACKUP = 'get-backup'
@@ -44,7 +44,7 @@ CREATE_LOCAL_DISK = 'create-local-disk'
 RECORD = 'record-device'
 
 # Data names: what a device's steps hand each other. Stored per device as
-# ``<dev>.<name>`` (naming.data_name) so parallel devices never collide; a
+# ``<dev>.<name>`` (atom_names.data_name) so parallel devices never collide; a
 # rename here breaks resuming flows persisted before it.
 IMAGE = 'image'
 SOURCE = 'source'

@@ -39,6 +39,7 @@ from oslo_utils import units
 
 from blockflow import exceptions
 from blockflow import kinds
+from blockflow import statedir
 
 GiB = units.Gi
 MiB = units.Mi
@@ -107,8 +108,7 @@ def free_bytes(path):
 
 
 def default_instances_path():
-    base = os.environ.get('XDG_STATE_HOME') or os.path.expanduser('~/.local/state')
-    return os.path.join(base, 'blockflow', 'instances')
+    return statedir.state_path('instances')
 
 
 class LocalDiskCreator(abc.ABC):

@@ -12,6 +12,7 @@ so the per-device flows that run in parallel never race for a letter.
 import copy
 import platform
 
+from blockflow import atom_names
 from blockflow import exceptions
 from blockflow import kinds
 
@@ -67,12 +68,8 @@ def device_letter(index):
     return letters
 
 
-def strip_dev(name):
-    return name[len('/dev/'):] if name and name.startswith('/dev/') else name
-
-
-def prepend_dev(name):
-    return name and '/dev/' + strip_dev(name)
+strip_dev = atom_names.strip_dev
+prepend_dev = atom_names.prepend_dev
 
 
 def _image_properties(image_meta):

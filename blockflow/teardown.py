@@ -9,6 +9,7 @@ it and reports.
 
 import contextlib
 
+from blockflow import atom_names
 from blockflow import engine as engine_module
 from blockflow import exceptions
 from blockflow import localdisk
@@ -38,7 +39,7 @@ def _done_lines(engine, instance_uuid):
                                               + delete_flows.INSTANCE_STEPS)}
 
     def key(atom_name):
-        group, _sep, step = atom_name[len(instance_uuid) + 1:].partition('-')
+        _uuid, group, step = atom_names.parse(atom_name, instance_uuid)
         return (group == delete_flows.INSTANCE_GROUP, group, order.get(step, len(order)))
     atoms = [ad for ad in engine.storage._flowdetail if ad.name.startswith(instance_uuid)]
     return [ad.results for ad in sorted(atoms, key=lambda ad: key(ad.name))

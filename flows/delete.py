@@ -15,7 +15,7 @@ import os
 from taskflow.patterns import linear_flow
 from taskflow.patterns import unordered_flow
 
-from blockflow import atoms
+from blockflow import atom_names
 from blockflow import clients as clients_module
 from blockflow import kinds
 from blockflow.hypervisor import domain
@@ -56,14 +56,14 @@ def delete_arguments(instance_uuid, rows, cloud_ref, records_url, libvirt_uri,
 
 
 def _device_flow(instance_uuid, device, clients, hypervisor, records_url):
-    dev = atoms.device_key(device)
+    dev = atom_names.device_key(device)
 
     def name(step):
-        return atoms.atom_name(instance_uuid, dev, step)
+        return atom_names.atom_name(instance_uuid, dev, step)
 
     common = {'clients': clients, 'leftovers_url': records_url,
               'inject': {'instance_uuid': instance_uuid, 'device': device}}
-    flow = linear_flow.Flow(atoms.group_flow_name(instance_uuid, dev))
+    flow = linear_flow.Flow(atom_names.group_flow_name(instance_uuid, dev))
     detach, disconnect, release_volume, delete_volume, remove_file, forget = DEVICE_STEPS
     flow.add(release.DetachDisk(hypervisor, name=name(detach), **common))
     if device['volume_id']:
@@ -81,14 +81,14 @@ def create_delete_flow(instance_uuid, devices, cloud_ref, records_url, libvirt_u
     clients = clients_module.Clients(cloud_ref)
     hypervisor = domain.Hypervisor(libvirt_uri)
     root = linear_flow.Flow(f'delete-{instance_uuid}')
-    parallel = unordered_flow.Flow(atoms.group_flow_name(instance_uuid, 'devices'))
+    parallel = unordered_flow.Flow(atom_names.group_flow_name(instance_uuid, 'devices'))
     parallel.add(*[_device_flow(instance_uuid, d, clients, hypervisor, records_url)
                    for d in devices])
     if devices:
         root.add(parallel)
 
     def name(step):
-        return atoms.atom_name(instance_uuid, INSTANCE_GROUP, step)
+        return atom_names.atom_name(instance_uuid, INSTANCE_GROUP, step)
 
     common = {'clients': clients, 'leftovers_url': records_url,
               'inject': {'instance_uuid': instance_uuid}}

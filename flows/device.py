@@ -2,33 +2,33 @@
 
 The row of ``blockflow.kinds`` says which task runs each step and which named
 values it reads and writes; this module only turns that row into atoms.
-Atom names and data names come from ``blockflow.atoms``, so devices running
+Atom names and data names come from ``blockflow.atom_names``, so devices running
 in parallel never collide and a rebuilt flow matches persisted state.
 """
 
 from oslo_utils import importutils
 from taskflow.patterns import linear_flow
 
-from blockflow import atoms
+from blockflow import atom_names
 from blockflow import kinds
 
 
 def device_key(device):
-    return atoms.device_key(device)
+    return atom_names.device_key(device)
 
 
 def task_for(step, instance_uuid, device, resources, common):
     """The task of one step of one device (``resources``: the NEEDS_* values)."""
-    dev = atoms.device_key(device)
-    provides = tuple(atoms.data_name(dev, name) for name in step.provides)
+    dev = atom_names.device_key(device)
+    provides = tuple(atom_names.data_name(dev, name) for name in step.provides)
     kwargs = {need: resources[need] for need in step.needs}
     if step.rebind:
-        kwargs['rebind'] = {arg: atoms.data_name(dev, name) for arg, name in step.rebind}
+        kwargs['rebind'] = {arg: atom_names.data_name(dev, name) for arg, name in step.rebind}
     if provides:
         # One name stores the whole result; several name a returned tuple's items.
         kwargs['provides'] = provides[0] if len(provides) == 1 else provides
     task_class = importutils.import_class(step.task)
-    return task_class(name=atoms.atom_name(instance_uuid, dev, step.name),
+    return task_class(name=atom_names.atom_name(instance_uuid, dev, step.name),
                       **kwargs, **common)
 
 
@@ -50,8 +50,8 @@ class DeviceFlowBuilder:
         spec = kinds.KINDS[kinds.Kind(device['kind'])]
         common = {'clients': self.clients, 'leftovers_url': self.records_url,
                   'inject': {'device': device, 'instance_uuid': self.instance_uuid}}
-        flow = linear_flow.Flow(atoms.group_flow_name(self.instance_uuid,
-                                                      atoms.device_key(device)))
+        flow = linear_flow.Flow(atom_names.group_flow_name(self.instance_uuid,
+                                                      atom_names.device_key(device)))
         for step in spec.step_specs:
             flow.add(task_for(step, self.instance_uuid, device, self.resources, common))
         return flow

@@ -8,7 +8,7 @@ is — never a password), so any process can rebuild the flow to resume it.
 from taskflow.patterns import linear_flow
 from taskflow.patterns import unordered_flow
 
-from blockflow import atoms
+from blockflow import atom_names
 from blockflow import clients as clients_module
 from blockflow.hypervisor import domain
 from flows import device as device_flows
@@ -35,10 +35,10 @@ def create_boot_flow(instance_uuid, devices, flavor, cloud_ref, libvirt_uri, att
     # makes the flow end in REVERT_FAILURE, named.
     root.add(undo.CheckLeftovers(
         clients=clients, leftovers_url=records_url,
-        name=atoms.atom_name(instance_uuid, DOMAIN_GROUP, LEFTOVERS_STEP),
+        name=atom_names.atom_name(instance_uuid, DOMAIN_GROUP, LEFTOVERS_STEP),
         inject={'instance_uuid': instance_uuid}))
     root.add(hv_tasks.EnsureDomain(
-        hypervisor, name=atoms.atom_name(instance_uuid, DOMAIN_GROUP, 'define'), leftovers_url=records_url,
+        hypervisor, name=atom_names.atom_name(instance_uuid, DOMAIN_GROUP, 'define'), leftovers_url=records_url,
         inject={'instance_uuid': instance_uuid, 'flavor': flavor or {}}))
     parallel = unordered_flow.Flow(f'{instance_uuid}-devices')
     if len(devices) <= DEVICES_PER_GROUP:
@@ -51,6 +51,6 @@ def create_boot_flow(instance_uuid, devices, flavor, cloud_ref, libvirt_uri, att
             parallel.add(group)
     root.add(parallel)
     root.add(hv_tasks.StartDomain(
-        hypervisor, name=atoms.atom_name(instance_uuid, DOMAIN_GROUP, 'start'), leftovers_url=records_url,
+        hypervisor, name=atom_names.atom_name(instance_uuid, DOMAIN_GROUP, 'start'), leftovers_url=records_url,
         inject={'instance_uuid': instance_uuid, 'start': bool(start)}))
     return root

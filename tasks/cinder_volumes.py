@@ -4,7 +4,7 @@ import time
 
 from cinderclient import exceptions as cinder_exc
 
-from blockflow import atoms
+from blockflow import atom_names
 from blockflow import exceptions
 from blockflow import kinds
 from tasks import retrying
@@ -25,7 +25,7 @@ DELETE_POLL_S = 0.1
 
 
 def volume_name(instance_uuid, device_name):
-    return f"blockflow-{instance_uuid}-{atoms.strip_dev(device_name)}"
+    return f"blockflow-{instance_uuid}-{atom_names.strip_dev(device_name)}"
 
 
 def find_created_volumes(cinder, instance_uuid, device_name):
@@ -124,7 +124,7 @@ class CreateVolume(BlockflowTask):
 
     def execute(self, instance_uuid, device, source=None):
         cinder = self.clients.cinder()
-        dev = atoms.device_key(device)
+        dev = atom_names.device_key(device)
         name = volume_name(instance_uuid, device['device_name'])
         metadata = {'blockflow_instance': instance_uuid, 'blockflow_device': dev,
                     volume_poller.MANAGED_KEY: 'true'}

@@ -10,7 +10,7 @@ fails the delete, which ``blockflow delete`` can then run again.
 
 import os
 
-from blockflow import atoms
+from blockflow import atom_names
 from blockflow import localdisk
 from blockflow import records
 from blockflow.hypervisor import connectors
@@ -28,7 +28,7 @@ def _patiently(what, func, *args, **kwargs):
 
 
 def _dev(device):
-    return atoms.device_key(device)
+    return atom_names.device_key(device)
 
 
 class _HypervisorTask(BlockflowTask):

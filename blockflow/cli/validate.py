@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 
+from blockflow import atom_names
 from blockflow import exceptions
 from blockflow import kinds
 from blockflow.cli import base
@@ -302,7 +303,7 @@ def _draw_plan(plan, path):
     dot = graph.build_dot(
         graph.task_graph(flow), {}, f'plan: {len(plan.devices)} devices',
         lambda name: graph.default_cluster_of(name, PLANNED_INSTANCE),
-        {d['device_name'].replace('/dev/', ''): f"{d['device_name']} ({d['kind']})"
+        {atom_names.device_key(d): f"{d['device_name']} ({d['kind']})"
          for d in plan.devices})
     try:
         graph.write(dot, path)

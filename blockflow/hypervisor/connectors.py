@@ -22,6 +22,7 @@ from os_brick import initiator
 
 from blockflow import exceptions
 from blockflow import secrets
+from blockflow import statedir
 
 _PROBE_LOCK = threading.Lock()
 _BRICK_LOCK = threading.Lock()
@@ -62,8 +63,7 @@ def prefetch():
 
 
 def _default_lock_path():
-    state = os.environ.get('XDG_STATE_HOME') or os.path.expanduser('~/.local/state')
-    return os.path.join(state, 'blockflow', 'locks')
+    return statedir.state_path('locks')
 
 
 @functools.lru_cache(maxsize=1)

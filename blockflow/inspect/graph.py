@@ -15,6 +15,7 @@ from taskflow import states
 from taskflow.engines import helpers as engine_helpers
 from taskflow.engines.action_engine import compiler
 
+from blockflow import atom_names
 from blockflow import secrets
 
 STATE_COLOURS = {
@@ -92,15 +93,12 @@ def task_graph(flow):
 
 
 def default_cluster_of(atom_name, prefix=''):
-    """Cluster key of an atom: the token after the instance prefix."""
-    rest = atom_name[len(prefix):].lstrip('-') if prefix and \
-        atom_name.startswith(prefix) else atom_name
-    return rest.split('-', 1)[0] or atom_name
+    """Cluster key of an atom: its group (device key or instance group)."""
+    return atom_names.group_of(atom_name, prefix)
 
 
 def _step_label(atom_name, cluster):
-    marker = f'-{cluster}-'
-    return atom_name.split(marker, 1)[1] if marker in atom_name else atom_name
+    return atom_names.step_of(atom_name, cluster)
 
 
 def build_dot(edges, summary, title, cluster_of, cluster_labels=None):
@@ -155,7 +153,7 @@ def device_labels(flow_detail):
     """'vdb' → '/dev/vdb (blank->volume)', from the factory arguments stored."""
     factory = (flow_detail.meta or {}).get('factory') or {}
     devices = (factory.get('kwargs') or {}).get('devices') or []
-    return {d['device_name'].replace('/dev/', ''): f"{d['device_name']} ({d.get('kind')})"
+    return {atom_names.device_key(d): f"{d['device_name']} ({d.get('kind')})"
             for d in devices if isinstance(d, dict) and d.get('device_name')}
 
 

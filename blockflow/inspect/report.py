@@ -6,6 +6,7 @@ that is running in another process, finished, failed or crashed.
 
 from taskflow import states
 
+from blockflow import atom_names
 from blockflow import records
 from blockflow import secrets
 from blockflow.inspect import graph
@@ -21,12 +22,11 @@ def _atoms(flow_detail):
 
 
 def _device_of(atom_name, prefix):
-    return graph.default_cluster_of(atom_name, prefix)
+    return atom_names.group_of(atom_name, prefix)
 
 
 def _step_of(atom_name, device):
-    marker = f'-{device}-'
-    return atom_name.split(marker, 1)[1] if marker in atom_name else atom_name
+    return atom_names.step_of(atom_name, device)
 
 
 def _volume_id(result, step=''):
@@ -109,7 +109,7 @@ def leftovers(flow_detail):
         rows = records.Leftovers(url).open_for(instance_uuid)
     except Exception:       # an unreachable records database: show what the flow says
         return []
-    return [{'device': (row['device_name'] or '-').replace('/dev/', ''),
+    return [{'device': atom_names.strip_dev(row['device_name'] or '-'),
              'resource': row['resource'], 'resource_id': row['resource_id'],
              'call': row['call'], 'error': row['error'],
              'line': records.describe_leftover(row)} for row in rows]

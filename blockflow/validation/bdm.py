@@ -10,6 +10,7 @@ import re
 
 from oslo_utils import strutils
 
+from blockflow import atom_names
 from blockflow import exceptions
 
 BDM_NEW_FIELDS = frozenset({
@@ -35,12 +36,8 @@ def _invalid(details):
     return exceptions.InvalidBDMFormat(details=details)
 
 
-def prepend_dev(name):
-    return name if name.startswith('/dev/') else '/dev/' + name
-
-
-def strip_dev(name):
-    return name[5:] if name and name.startswith('/dev/') else name
+prepend_dev = atom_names.prepend_dev
+strip_dev = atom_names.strip_dev
 
 
 def validate_device_name(value):

@@ -10,6 +10,7 @@ Nova: entries of the wrong shape make it fail with a 500; here they are refused
 as ImageUnacceptable, naming the property.
 """
 
+from blockflow import atom_names
 from blockflow import exceptions
 from blockflow.validation import bdm as bdm_module
 
@@ -95,7 +96,7 @@ def _prepare_image_mapping(flavor, mappings):
             continue
         device = mapping['device']
         if not device.startswith('/'):
-            device = '/dev/' + device       # mappings_prepend_dev
+            device = atom_names.prepend_dev(device)      # mappings_prepend_dev
         guest_format = 'swap' if virtual == 'swap' else mapping.get('guest_format')
         bdm = bdm_module.build({
             'device_name': device, 'source_type': 'blank',

@@ -61,3 +61,9 @@ def parse(name, instance_uuid=''):
 def group_of(name, instance_uuid=''):
     """The group (device key or instance group) of an atom name."""
     return parse(name, instance_uuid).group or name
+
+
+def step_of(name, group):
+    """The step of an atom name of a known group; the whole name if it has none."""
+    marker = f'-{group}-'
+    return name.split(marker, 1)[1] if marker in name else name
