@@ -72,7 +72,7 @@ def factory_arguments(plan, options):
     """The boot flow factory's JSON arguments and the flow detail's meta."""
     factory_kwargs = {
         'instance_uuid': options.instance_uuid, 'devices': plan.devices,
-        'flavor': {k: plan.flavor.get(k) for k in ('memory_mb', 'vcpus')},
+        'flavor': {k: (plan.flavor or {}).get(k) for k in ('memory_mb', 'vcpus')},
         'cloud_ref': options.cloud_ref, 'libvirt_uri': options.libvirt_uri,
         'attach_api': options.attach_api,
         'instances_path': options.instances_path or localdisk.default_instances_path(),

@@ -188,6 +188,38 @@ KIND_TABLE = (
 )
 
 KINDS = {spec.kind: spec for spec in KIND_TABLE}
+
+# Per-instance atoms around the devices: the boot flow runs BOOT_BEFORE, the
+# devices in parallel, then BOOT_AFTER (all in BOOT_GROUP); the delete flow
+# runs each device's DELETE_DEVICE_STEPS in parallel, then DELETE_INSTANCE_STEPS
+# (in DELETE_GROUP).
+BOOT_GROUP = 'domain'
+CHECK_LEFTOVERS = 'check-leftovers'
+DEFINE_DOMAIN = 'define'
+START_DOMAIN = 'start'
+BOOT_BEFORE = (CHECK_LEFTOVERS, DEFINE_DOMAIN)
+BOOT_AFTER = (START_DOMAIN,)
+
+DELETE_GROUP = 'instance'
+DETACH_DISK = 'detach-disk'
+DISCONNECT_HOST = 'disconnect-host'
+RELEASE_VOLUME = 'release-volume'
+DELETE_VOLUME = 'delete-volume'
+REMOVE_LOCAL_DISK = 'remove-local-disk'
+FORGET_DEVICE = 'forget-device'
+DELETE_DEVICE_STEPS = (DETACH_DISK, DISCONNECT_HOST, RELEASE_VOLUME, DELETE_VOLUME,
+                       REMOVE_LOCAL_DISK, FORGET_DEVICE)
+DELETE_INSTANCE_STEPS = ('retry-leftovers', 'sweep', 'undefine-domain', 'settle-leftovers',
+                         'remove-instance-dir')
+
+
+def delete_steps(device):
+    """The delete steps of one recorded device (flows.delete's device arguments)."""
+    return ((DETACH_DISK,)
+            + ((DISCONNECT_HOST, RELEASE_VOLUME, DELETE_VOLUME) if device.get('volume_id')
+               else ())
+            + ((REMOVE_LOCAL_DISK,) if device.get('local_path') else ())
+            + (FORGET_DEVICE,))
 # Every request field that can hold a device's source (or volume) id.
 SOURCE_ID_FIELDS = tuple(dict.fromkeys(
     s.source_id_field for s in KIND_TABLE if s.source_id_field))

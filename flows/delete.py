@@ -23,12 +23,17 @@ from tasks import cinder_attach
 from tasks import release
 
 FACTORY = 'flows.delete.create_delete_flow'
-INSTANCE_GROUP = 'instance'
+INSTANCE_GROUP = kinds.DELETE_GROUP
 # Step names, in the order they run (per device, then for the instance).
-DEVICE_STEPS = ('detach-disk', 'disconnect-host', 'release-volume', 'delete-volume',
-                'remove-local-disk', 'forget-device')
-INSTANCE_STEPS = ('retry-leftovers', 'sweep', 'undefine-domain', 'settle-leftovers',
-                  'remove-instance-dir')
+DEVICE_STEPS = kinds.DELETE_DEVICE_STEPS
+INSTANCE_STEPS = kinds.DELETE_INSTANCE_STEPS
+_TASKS = {kinds.DETACH_DISK: release.DetachDisk, kinds.DISCONNECT_HOST: release.DisconnectHost,
+          kinds.RELEASE_VOLUME: release.ReleaseVolume, kinds.DELETE_VOLUME: release.DeleteVolume,
+          kinds.REMOVE_LOCAL_DISK: release.RemoveLocalDisk,
+          kinds.FORGET_DEVICE: release.ForgetDevice}
+# Constructor arguments besides the name, by step.
+_NEEDS_HYPERVISOR = {kinds.DETACH_DISK}
+_NEEDS_RECORDS = {kinds.DISCONNECT_HOST, kinds.FORGET_DEVICE}
 
 
 def _device_args(row):
@@ -64,15 +69,10 @@ def _device_flow(instance_uuid, device, clients, hypervisor, records_url):
     common = {'clients': clients, 'leftovers_url': records_url,
               'inject': {'instance_uuid': instance_uuid, 'device': device}}
     flow = linear_flow.Flow(atom_names.group_flow_name(instance_uuid, dev))
-    detach, disconnect, release_volume, delete_volume, remove_file, forget = DEVICE_STEPS
-    flow.add(release.DetachDisk(hypervisor, name=name(detach), **common))
-    if device['volume_id']:
-        flow.add(release.DisconnectHost(records_url, name=name(disconnect), **common),
-                 release.ReleaseVolume(name=name(release_volume), **common),
-                 release.DeleteVolume(name=name(delete_volume), **common))
-    if device['local_path']:
-        flow.add(release.RemoveLocalDisk(name=name(remove_file), **common))
-    flow.add(release.ForgetDevice(records_url, name=name(forget), **common))
+    for step in kinds.delete_steps(device):
+        args = ((hypervisor,) if step in _NEEDS_HYPERVISOR
+                else (records_url,) if step in _NEEDS_RECORDS else ())
+        flow.add(_TASKS[step](*args, name=name(step), **common))
     return flow
 
 

@@ -294,14 +294,15 @@ PLANNED_INSTANCE = '00000000-0000-4000-8000-000000000000'
 
 
 def _draw_plan(plan, path):
-    """The boot flow of this plan, built (not run) and drawn: all tasks pending."""
+    """The boot flow the runner would load for this plan, drawn: all tasks pending."""
+    from blockflow import boot
     from blockflow.inspect import graph
-    from flows import instance
-    flow = instance.create_boot_flow(
-        PLANNED_INSTANCE, plan.devices, {}, {'type': 'env'}, 'test:///default',
-        'attachments', '/nonexistent', 'sqlite://')
+    options = boot.BootOptions(instance_uuid=PLANNED_INSTANCE, cloud_ref={'type': 'env'},
+                               connection='sqlite://', instances_path='/nonexistent')
+    factory_kwargs, _meta = boot.factory_arguments(plan, options)
     dot = graph.build_dot(
-        graph.task_graph(flow), {}, f'plan: {len(plan.devices)} devices',
+        graph.factory_edges(boot.FACTORY, factory_kwargs), {},
+        f'plan: {len(plan.devices)} devices',
         lambda name: graph.default_cluster_of(name, PLANNED_INSTANCE),
         {atom_names.device_key(d): f"{d['device_name']} ({d['kind']})"
          for d in plan.devices})
