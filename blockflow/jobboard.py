@@ -45,6 +45,7 @@ def get_jobboard(url, persistence, claim_expiry=CLAIM_EXPIRY_S):
     board.connect()
     if board_conf(url)['board'] == 'redis':
         # The stock Redis claim never expires; a dead conductor's job must.
+        # (claim's public ``expiry`` argument; TaskFlow 6.5.0, tests/test_private_api.py)
         board.claim = functools.partial(board.claim, expiry=claim_expiry)
     return board
 
@@ -148,6 +149,9 @@ def make_conductor(name, board, persistence, claim_expiry=CLAIM_EXPIRY_S):
     conductor = conductor_backends.fetch(
         'blocking', name, board, persistence=persistence, engine='parallel',
         engine_options={'executor': engine_module.executor()}, wait_timeout=0.5)
+    # Private: TaskFlow offers no public hook for per-job listeners or engine
+    # set-up except overriding these two conductor methods (documented as such
+    # in impl_executor; checked against TaskFlow 6.5.0; tests/test_private_api.py).
     original = conductor._listeners_from_job
     original_engine = conductor._engine_from_job
     leases = {}

@@ -41,6 +41,8 @@ def _done_lines(engine, instance_uuid):
     def key(atom_name):
         _uuid, group, step = atom_names.parse(atom_name, instance_uuid)
         return (group == delete_flows.INSTANCE_GROUP, group, order.get(step, len(order)))
+    # Private: Storage has no public iterator over its atom details' results
+    # in flow order (checked against TaskFlow 6.5.0; tests/test_private_api.py).
     atoms = [ad for ad in engine.storage._flowdetail if ad.name.startswith(instance_uuid)]
     return [ad.results for ad in sorted(atoms, key=lambda ad: key(ad.name))
             if isinstance(ad.results, str)]

@@ -152,10 +152,12 @@ def task_graph(flow):
     The compiled execution graph also has flow entry/exit nodes; the picture
     is clearer with those collapsed into direct task→task edges.
     """
-    from taskflow.engines.action_engine import compiler
-    graph = compiler.PatternCompiler(flow).compile().execution_graph
+    import taskflow.engines
+    engine = taskflow.engines.load(flow)     # in memory; compiling runs nothing
+    engine.compile()
+    graph = engine.compilation.execution_graph
     node_kinds = {node: data.get('kind') for node, data in graph.nodes(data=True)}
-    atom_kinds = (compiler.TASK, compiler.RETRY)
+    atom_kinds = ('task', 'retry')       # the execution graph's node kinds
 
     def next_atoms(node):
         found, stack, seen = set(), list(graph.successors(node)), set()
