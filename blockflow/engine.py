@@ -26,7 +26,6 @@ from taskflow.persistence import models
 from taskflow.types import failure as failure_type
 
 from blockflow import crashpoints
-from blockflow import persistence
 from blockflow import secrets
 from blockflow.persistence import claims
 
@@ -326,7 +325,3 @@ def unfinished(backend):
             for flow_detail in book:
                 if is_unfinished(flow_detail):
                     yield book, flow_detail
-
-
-def default_backend(url=None):
-    return persistence.get_backend(url)
