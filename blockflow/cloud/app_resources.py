@@ -65,14 +65,18 @@ def public_backup(backup, version, base):
 
 
 class ResourceHandlers:
-    # --- snapshots ----------------------------------------------------------------
-    def snapshot_create(self, request, request_id, project_id):
-        context, version = self._cinder(request, request_id, project_id, 'snapshot.create')
-        spec = self._element(request, 'snapshot')
+    def _of_volume(self, request, context, element):
+        """A snapshot's or backup's create body: (spec, volume id, project to act in)."""
+        spec = self._element(request, element)
         for key in ('name', 'description'):
             validation.optional_string(spec, key)
         volume_id = validation.volume_id_field(spec, 'volume_id')
-        scope = self._scope(context, 'volumes', volume_id)
+        return spec, volume_id, self._scope(context, 'volumes', volume_id)
+
+    # --- snapshots ----------------------------------------------------------------
+    def snapshot_create(self, request, request_id, project_id):
+        context, version = self._cinder(request, request_id, project_id, 'snapshot.create')
+        spec, volume_id, scope = self._of_volume(request, context, 'snapshot')
         self._check_snapshot_force(spec, scope, volume_id, version)
         snapshot = self.cloud.cinder.create_snapshot(scope, dict(spec, volume_id=volume_id))
         return self._ok(request, request_id,
@@ -141,11 +145,7 @@ class ResourceHandlers:
     # --- backups ----------------------------------------------------------------------
     def backup_create(self, request, request_id, project_id):
         context, _version = self._cinder(request, request_id, project_id, 'backup.create')
-        spec = self._element(request, 'backup')
-        for key in ('name', 'description'):
-            validation.optional_string(spec, key)
-        volume_id = validation.volume_id_field(spec, 'volume_id')
-        scope = self._scope(context, 'volumes', volume_id)
+        spec, volume_id, scope = self._of_volume(request, context, 'backup')
         backup = self.cloud.cinder.create_backup(scope, dict(spec, volume_id=volume_id))
         return self._ok(request, request_id, {'backup': {
             'id': backup['id'], 'name': backup['name'],
