@@ -50,12 +50,12 @@ def request(n):
 
 # --- child: blockflow boots, in their own process ------------------------------
 def child_main(args):
-    from blockflow import atom_names
-    from blockflow import boot as boot_module
-    from blockflow import engine as engine_module
-    from blockflow import kinds
+    from blockflow.request import atom_names
+    from blockflow.runner import boot as boot_module
+    from blockflow.runner import engine as engine_module
+    from blockflow.request import kinds
     from blockflow import persistence
-    from blockflow import records
+    from blockflow.persistence import records
 
     wait_done = {}      # atom name -> wall time its WaitForVolume succeeded
 
@@ -64,7 +64,7 @@ def child_main(args):
             wait_done[details['task_name']] = time.time()
 
     backend = persistence.get_backend(args.connection)
-    from blockflow import cloudconfig
+    from blockflow.clients import cloudconfig
     cloud_ref = cloudconfig.embedded_ref(args.cloud_home, 'embedded')
     options = [boot_module.BootOptions(instance_uuid=str(uuid.uuid4()), cloud_ref=cloud_ref,
                                        connection=args.connection,
@@ -133,7 +133,7 @@ def _nova_instance(cinder, devices):
 
 
 def run_baseline(cloud, instances, devices):
-    from blockflow import clients as clients_module
+    from blockflow.clients import openstack as clients_module
     cinder = clients_module.Clients(clients_module.embedded_ref(cloud)).cinder('3.44')
     cloud.faults.reset_counters()
     started = time.monotonic()
@@ -244,7 +244,7 @@ def main():
         return child_main(args)
 
     from blockflow.cloud.server import EmbeddedCloud
-    from tasks import volume_poller
+    from blockflow.clients import volume_poller
 
     sizes = [1, 4, 16] if args.quick else [1, 4, 16, 64, 256]
     fleets = [1, 10] if args.quick else [1, 10, 50]

@@ -1,16 +1,16 @@
 """One flow per device: the kind table's steps, in order, as named tasks.
 
-The row of ``blockflow.kinds`` says which task runs each step and which named
+The row of ``blockflow.request.kinds`` says which task runs each step and which named
 values it reads and writes; this module only turns that row into atoms.
-Atom names and data names come from ``blockflow.atom_names``, so devices running
+Atom names and data names come from ``blockflow.request.atom_names``, so devices running
 in parallel never collide and a rebuilt flow matches persisted state.
 """
 
 from oslo_utils import importutils
 from taskflow.patterns import linear_flow
 
-from blockflow import atom_names
-from blockflow import kinds
+from blockflow.request import atom_names
+from blockflow.request import kinds
 
 
 def device_key(device):

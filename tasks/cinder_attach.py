@@ -17,9 +17,9 @@ from os_brick.initiator import utils as brick_utils
 
 from blockflow import exceptions
 from blockflow import secrets
-from blockflow.hypervisor import connectors
+from blockflow.clients.hypervisor import connectors
 from tasks import retrying
-from tasks import volume_poller
+from blockflow.clients import volume_poller
 from tasks.base import BlockflowTask
 from tasks.base import undo_call
 

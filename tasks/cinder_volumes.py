@@ -4,11 +4,11 @@ import time
 
 from cinderclient import exceptions as cinder_exc
 
-from blockflow import atom_names
+from blockflow.request import atom_names
 from blockflow import exceptions
-from blockflow import kinds
+from blockflow.request import kinds
 from tasks import retrying
-from tasks import volume_poller
+from blockflow.clients import volume_poller
 from tasks.base import BlockflowTask
 from tasks.base import UndoFailed
 from tasks.base import undo_call

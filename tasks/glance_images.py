@@ -1,6 +1,6 @@
 """Tasks that read Glance."""
 
-from blockflow.clients import GlanceImageSource
+from blockflow.clients.openstack import GlanceImageSource
 from tasks import retrying
 from tasks.base import BlockflowTask
 

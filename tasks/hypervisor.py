@@ -3,8 +3,8 @@
 from cinderclient import exceptions as cinder_exc
 
 from blockflow import secrets
-from blockflow.hypervisor import connectors
-from blockflow.hypervisor import disk_config
+from blockflow.clients.hypervisor import connectors
+from blockflow.clients.hypervisor import disk_config
 from tasks import cinder_attach
 from tasks.base import BlockflowTask
 

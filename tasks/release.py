@@ -3,17 +3,17 @@ idempotent (a resumed delete runs the interrupted step again).
 
 The Cinder steps call the very undo functions the boot's reverts call
 (tasks.cinder_attach, tasks.cinder_volumes); the hypervisor and local-disk
-steps call blockflow.hypervisor and blockflow.localdisk. Every step is tried
+steps call blockflow.clients.hypervisor and blockflow.clients.localdisk. Every step is tried
 again with backoff (``retrying.REVERT_POLICY``); a step that still fails
 fails the delete, which ``blockflow delete`` can then run again.
 """
 
 import os
 
-from blockflow import atom_names
-from blockflow import localdisk
-from blockflow import records
-from blockflow.hypervisor import connectors
+from blockflow.request import atom_names
+from blockflow.clients import localdisk
+from blockflow.persistence import records
+from blockflow.clients.hypervisor import connectors
 from tasks import cinder_attach
 from tasks import cinder_volumes
 from tasks import retrying

@@ -21,7 +21,7 @@ def test_oslo_sanitize_keys_are_the_keys_mask_dict_password_masks():
 
 
 def test_conductor_hooks_blockflow_overrides_are_still_called():
-    # blockflow/jobboard.py replaces these two on its conductor.
+    # blockflow/runner/jobboard.py replaces these two on its conductor.
     conductor = impl_executor.ExecutorConductor
     assert list(inspect.signature(conductor._listeners_from_job).parameters) == \
         ['self', 'job', 'engine']
@@ -31,12 +31,12 @@ def test_conductor_hooks_blockflow_overrides_are_still_called():
 
 
 def test_redis_board_claim_takes_an_expiry():
-    # blockflow/jobboard.py binds expiry into the Redis board's claim.
+    # blockflow/runner/jobboard.py binds expiry into the Redis board's claim.
     assert 'expiry' in inspect.signature(impl_redis.RedisJobBoard.claim).parameters
 
 
 def test_storage_keeps_its_flow_detail_under_the_private_name():
-    # blockflow/teardown.py reads the atom details of a finished delete through it.
+    # blockflow/runner/teardown.py reads the atom details of a finished delete through it.
     flow_detail = models.FlowDetail('flow', 'f-uuid')
     flow_detail.add(models.TaskDetail('atom', 'a-uuid'))
     kept = storage.Storage(flow_detail)._flowdetail

@@ -8,7 +8,7 @@ when it finishes (done, failed, reverted), not one per state change;
 import sys
 import threading
 
-from blockflow import atom_names
+from blockflow.request import atom_names
 
 _SHOWN = ('RUNNING', 'SUCCESS', 'FAILURE', 'REVERTING', 'REVERTED', 'REVERT_FAILURE')
 
@@ -42,7 +42,7 @@ class BootProgress:
     def set_plan(self, plan):
         if self.quiet:
             return
-        from blockflow import kinds
+        from blockflow.request import kinds
         for device in plan.devices:
             dev = atom_names.device_key(device)
             total = len(kinds.KINDS[kinds.Kind(device['kind'])].steps)

@@ -11,9 +11,9 @@ import json
 import logging
 import sys
 
-from blockflow import atom_names
+from blockflow.request import atom_names
 from blockflow import exceptions
-from blockflow import kinds
+from blockflow.request import kinds
 from blockflow.cli import base
 
 LOG = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def _read_error(path, exc):
 
 def load_request(path):
     """The JSON document in ``path``; UsageError naming what is wrong."""
-    from blockflow.validation import request
+    from blockflow.request.validation import request
 
     try:
         raw = request.read_request_body(path)
@@ -71,7 +71,7 @@ def load_request(path):
 def _load_catalog(path):
     if path is None:
         return None
-    from blockflow.validation import catalog
+    from blockflow.request.validation import catalog
 
     try:
         return catalog.JsonCatalog.from_file(path)
@@ -92,7 +92,7 @@ SKIPPED_WITHOUT_CLOUD = ('flavor', 'image', 'volume', 'snapshot', 'backup', 'vol
 
 def _validate(body, args, catalog, config=None):
     from blockflow import conf
-    from blockflow.validation import pipeline
+    from blockflow.request.validation import pipeline
     return pipeline.validate(
         body, microversion=args.microversion, catalog=catalog,
         enable_backup_source=(args.enable_backup_source or
@@ -103,7 +103,7 @@ def _validate(body, args, catalog, config=None):
 def _with_config_file(catalog, args):
     """--config-file settings override a JSON catalog's defaults (not its own "config")."""
     from blockflow import conf
-    from blockflow.validation import catalog as catalog_module
+    from blockflow.request.validation import catalog as catalog_module
     own = {k: v for k, v in catalog.config().items()
            if catalog_module.DEFAULT_CONFIG.get(k) != v}
     catalog._config = dict(conf.validation_config(), **own)
@@ -128,7 +128,7 @@ def check_request(args):
                 plan = _validate(body, args, None, conf.validation_config())
                 args.skipped_checks = list(SKIPPED_WITHOUT_CLOUD)
                 return plan
-            from blockflow import boot as boot_module
+            from blockflow.runner import boot as boot_module
             options = boot_module.BootOptions(
                 instance_uuid=PLANNED_INSTANCE, cloud_ref=ref,
                 microversion=args.microversion,
@@ -147,7 +147,7 @@ def check_request(args):
 
 
 def _flavor_file(path):
-    from blockflow.cloud_catalog import load_flavor_file
+    from blockflow.clients.cloud_catalog import load_flavor_file
     return load_flavor_file(path)
 
 
@@ -295,7 +295,7 @@ PLANNED_INSTANCE = '00000000-0000-4000-8000-000000000000'
 
 def _draw_plan(plan, path):
     """The boot flow the runner would load for this plan, drawn: all tasks pending."""
-    from blockflow import boot
+    from blockflow.runner import boot
     from blockflow.inspect import graph
     options = boot.BootOptions(instance_uuid=PLANNED_INSTANCE, cloud_ref={'type': 'env'},
                                connection='sqlite://', instances_path='/nonexistent')

@@ -38,7 +38,7 @@ from oslo_utils import importutils
 from oslo_utils import units
 
 from blockflow import exceptions
-from blockflow import kinds
+from blockflow.request import kinds
 from blockflow import statedir
 
 GiB = units.Gi

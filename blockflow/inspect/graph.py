@@ -2,7 +2,7 @@
 task coloured by the state stored for it.
 
 Only the persistence backend is read: the factory arguments TaskFlow saved in
-the flow detail name the devices, the kind table (``blockflow.kinds``) gives
+the flow detail name the devices, the kind table (``blockflow.request.kinds``) gives
 each device's steps, and the atom details give the states. Nothing of flows/,
 tasks/, the clients or libvirt is imported, so a running, finished, failed or
 crashed flow can be drawn from any process, even one without those installed.
@@ -14,8 +14,8 @@ import re
 import pydot
 from taskflow import states
 
-from blockflow import atom_names
-from blockflow import kinds
+from blockflow.request import atom_names
+from blockflow.request import kinds
 from blockflow import secrets
 
 STATE_COLOURS = {

@@ -6,8 +6,8 @@ that is running in another process, finished, failed or crashed.
 
 from taskflow import states
 
-from blockflow import atom_names
-from blockflow import records
+from blockflow.request import atom_names
+from blockflow.persistence import records
 from blockflow import secrets
 from blockflow.inspect import graph
 

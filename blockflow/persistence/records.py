@@ -11,7 +11,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from blockflow import atom_names
+from blockflow.request import atom_names
 from blockflow import secrets
 from blockflow.persistence import lean
 

@@ -29,7 +29,7 @@ class Kind(str, enum.Enum):
         return self.value
 
 
-# Step names: the last part of every atom name (see blockflow.atom_names).
+# Step names: the last part of every atom name (see blockflow.request.atom_names).
 GET_SNAPSHOT = 'get-snapshot'
 GET_IMAGE = 'get-image'
 GET_BACKUP = 'get-backup'
@@ -148,7 +148,7 @@ class KindSpec:
     step_specs: tuple
     # Cinder's volume-create argument the source id goes into (None: no source).
     create_volume_arg: str | None = None
-    # Import path of the blockflow.localdisk creator of a local kind.
+    # Import path of the blockflow.clients.localdisk creator of a local kind.
     local_disk_creator: str | None = None
 
     @property
@@ -162,7 +162,7 @@ class KindSpec:
         return CREATE_VOLUME in self.steps
 
 
-_LOCALDISK = 'blockflow.localdisk.'
+_LOCALDISK = 'blockflow.clients.localdisk.'
 
 KIND_TABLE = (
     KindSpec(Kind.VOLUME, 'volume', 'volume', 'volume_id', True,

@@ -2,11 +2,11 @@
 
 import dataclasses
 
-from blockflow import clients as clients_module
-from blockflow import engine as engine_module
-from blockflow import localdisk
+from blockflow.clients import openstack as clients_module
+from blockflow.runner import engine as engine_module
+from blockflow.clients import localdisk
 from blockflow import persistence
-from blockflow import records
+from blockflow.persistence import records
 
 FACTORY = 'flows.instance.create_boot_flow'
 
@@ -40,7 +40,7 @@ def prepare(options):
     Fixes the boot's request id and records the negotiated microversion in its
     cloud reference (both travel with the flow, so a resume continues alike).
     """
-    from blockflow.cloud_catalog import check_cloud
+    from blockflow.clients.cloud_catalog import check_cloud
     options.request_id = options.request_id or clients_module.new_request_id()
     ref = dict(options.cloud_ref, request_id=options.request_id)
     ref.pop('volume_api_version', None)
@@ -53,7 +53,7 @@ def prepare(options):
 
 def catalog_for(clients, options):
     from blockflow import conf
-    from blockflow.cloud_catalog import CloudCatalog, load_flavor_file
+    from blockflow.clients.cloud_catalog import CloudCatalog, load_flavor_file
     config = options.config if options.config is not None else conf.validation_config()
     flavors = options.flavors
     if flavors is None and conf.CONF.cloud.flavor_file:
@@ -62,7 +62,7 @@ def catalog_for(clients, options):
 
 
 def plan_for(body, options):
-    from blockflow.validation import pipeline
+    from blockflow.request.validation import pipeline
     clients = options.clients or prepare(options)
     return pipeline.validate(body, options.microversion, catalog_for(clients, options),
                              options.enable_backup_source)

@@ -25,7 +25,7 @@ from taskflow.listeners import timing
 from taskflow.persistence import models
 from taskflow.types import failure as failure_type
 
-from blockflow import crashpoints
+from blockflow.runner import crashpoints
 from blockflow import secrets
 from blockflow.persistence import claims
 
@@ -140,7 +140,7 @@ def _register(engine, notifier):
     # A flow about to run will attach or detach on this host: os-brick's
     # connector probe (a fraction of a second of external commands) starts
     # now, beside the engine's own start, not when the first volume is ready.
-    from blockflow.hypervisor import connectors
+    from blockflow.clients.hypervisor import connectors
     connectors.prefetch()
     # Durations land in each atom's persisted metadata: `blockflow show` reads them.
     timing.DurationListener(engine).register()

@@ -18,9 +18,9 @@ from taskflow.conductors import backends as conductor_backends
 from taskflow.jobs import backends as job_backends
 from taskflow.listeners import base as listener_base
 
-from blockflow import engine as engine_module
+from blockflow.runner import engine as engine_module
 from blockflow import exceptions
-from blockflow import resume
+from blockflow.runner import resume
 from blockflow.persistence import claims
 
 LOG = logging.getLogger('blockflow.jobboard')

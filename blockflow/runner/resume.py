@@ -13,7 +13,7 @@ import dataclasses
 from taskflow import exceptions as tf_exc
 from taskflow import states
 
-from blockflow import engine as engine_module
+from blockflow.runner import engine as engine_module
 from blockflow import exceptions
 from blockflow import secrets
 from blockflow.inspect import graph

@@ -15,7 +15,7 @@ import uuid
 import requests
 from taskflow.persistence import models
 
-from blockflow import crashpoints
+from blockflow.runner import crashpoints
 from blockflow import persistence
 from blockflow.persistence import claims
 from tests.boot.test_crash_resume import _blockflow, _cinder, _env

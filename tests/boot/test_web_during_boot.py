@@ -14,8 +14,8 @@ import uuid
 import pytest
 from taskflow.persistence import backends
 
-from blockflow import boot as boot_module
-from blockflow import clients as clients_module
+from blockflow.runner import boot as boot_module
+from blockflow.clients import openstack as clients_module
 from blockflow.cli import main as cli
 from blockflow.cloud.server import EmbeddedCloud
 from blockflow.inspect import report

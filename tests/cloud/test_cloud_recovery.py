@@ -14,8 +14,8 @@ import uuid
 import pytest
 from cinderclient import exceptions as cinder_exc
 
-from blockflow import boot as boot_module
-from blockflow import cloudconfig
+from blockflow.runner import boot as boot_module
+from blockflow.clients import cloudconfig
 from blockflow.cloud import store as cloud_store
 from blockflow.cloud.server import EmbeddedCloud
 

@@ -3,7 +3,7 @@ order, and which names each binds (what a persisted flow is matched by)."""
 
 import pytest
 
-from blockflow import kinds
+from blockflow.request import kinds
 from flows import device as device_flows
 
 INSTANCE = '3f7c1d2e-0000-4000-8000-00000000abcd'

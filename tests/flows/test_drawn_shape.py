@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from blockflow import kinds
+from blockflow.request import kinds
 from blockflow.inspect import graph
 from flows import delete as delete_flows
 from flows import instance as instance_flows

@@ -12,8 +12,8 @@ import os
 import stat
 from xml.etree import ElementTree as ET
 
-from blockflow import atom_names
-from blockflow.hypervisor import connectors
+from blockflow.request import atom_names
+from blockflow.clients.hypervisor import connectors
 
 UnsupportedVolumeType = connectors.UnsupportedVolumeType
 

@@ -10,7 +10,7 @@ import re
 
 from oslo_utils import strutils
 
-from blockflow import atom_names
+from blockflow.request import atom_names
 from blockflow import exceptions
 
 BDM_NEW_FIELDS = frozenset({

@@ -12,10 +12,10 @@ from oslo_utils import strutils
 from oslo_utils import units
 
 from blockflow import exceptions
-from blockflow import kinds
-from blockflow.validation import bdm as bdm_module
-from blockflow.validation import image_bdms
-from blockflow.validation.catalog import NotFoundInCatalog
+from blockflow.request import kinds
+from blockflow.request.validation import bdm as bdm_module
+from blockflow.request.validation import image_bdms
+from blockflow.request.validation.catalog import NotFoundInCatalog
 
 DISK_BUSES = ('fdc', 'ide', 'sata', 'scsi', 'usb', 'virtio', 'xen', 'lxc', 'uml')
 DEVICE_TYPES = ('cdrom', 'disk', 'floppy', 'fs', 'lun')

@@ -10,9 +10,9 @@ Nova: entries of the wrong shape make it fail with a 500; here they are refused
 as ImageUnacceptable, naming the property.
 """
 
-from blockflow import atom_names
+from blockflow.request import atom_names
 from blockflow import exceptions
-from blockflow.validation import bdm as bdm_module
+from blockflow.request.validation import bdm as bdm_module
 
 # Fields of an image-defined BDM that Nova reads as text.
 _TEXT_FIELDS = ('source_type', 'destination_type', 'guest_format',
