@@ -15,10 +15,10 @@ import os
 from taskflow.patterns import linear_flow
 from taskflow.patterns import unordered_flow
 
-from blockflow.request import atom_names
-from blockflow.clients import openstack as clients_module
-from blockflow.request import kinds
 from blockflow.clients.hypervisor import domain
+from blockflow.clients import openstack as clients_module
+from blockflow.request import atom_names
+from blockflow.request import kinds
 from tasks import cinder_attach
 from tasks import release
 

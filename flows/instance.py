@@ -8,10 +8,10 @@ is — never a password), so any process can rebuild the flow to resume it.
 from taskflow.patterns import linear_flow
 from taskflow.patterns import unordered_flow
 
-from blockflow.request import atom_names
-from blockflow.clients import openstack as clients_module
-from blockflow.request import kinds
 from blockflow.clients.hypervisor import domain
+from blockflow.clients import openstack as clients_module
+from blockflow.request import atom_names
+from blockflow.request import kinds
 from flows import device as device_flows
 from tasks import hypervisor as hv_tasks
 from tasks import undo

@@ -18,9 +18,9 @@ from cinderclient import exceptions as cinder_exc
 from taskflow import task
 from taskflow.types import failure as ft
 
-from blockflow.runner import crashpoints
 from blockflow import exceptions
 from blockflow.persistence import records
+from blockflow.runner import crashpoints
 from blockflow import secrets
 from tasks import retrying
 

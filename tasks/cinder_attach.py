@@ -15,13 +15,13 @@ import contextlib
 from cinderclient import exceptions as cinder_exc
 from os_brick.initiator import utils as brick_utils
 
+from blockflow.clients.hypervisor import connectors
+from blockflow.clients import volume_poller
 from blockflow import exceptions
 from blockflow import secrets
-from blockflow.clients.hypervisor import connectors
-from tasks import retrying
-from blockflow.clients import volume_poller
 from tasks.base import BlockflowTask
 from tasks.base import undo_call
+from tasks import retrying
 
 ATTACHMENTS = 'attachments'
 LEGACY = 'legacy'

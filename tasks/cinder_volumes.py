@@ -4,14 +4,14 @@ import time
 
 from cinderclient import exceptions as cinder_exc
 
-from blockflow.request import atom_names
-from blockflow import exceptions
-from blockflow.request import kinds
-from tasks import retrying
 from blockflow.clients import volume_poller
+from blockflow import exceptions
+from blockflow.request import atom_names
+from blockflow.request import kinds
 from tasks.base import BlockflowTask
-from tasks.base import UndoFailed
 from tasks.base import undo_call
+from tasks.base import UndoFailed
+from tasks import retrying
 
 ALLOCATE_RETRIES = 60          # Nova's block_device_allocate_retries
 ALLOCATE_INTERVAL_S = 3.0      # Nova's block_device_allocate_retries_interval

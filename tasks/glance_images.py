@@ -1,8 +1,8 @@
 """Tasks that read Glance."""
 
 from blockflow.clients.openstack import GlanceImageSource
-from tasks import retrying
 from tasks.base import BlockflowTask
+from tasks import retrying
 
 
 class GetImage(BlockflowTask):

@@ -10,16 +10,16 @@ fails the delete, which ``blockflow delete`` can then run again.
 
 import os
 
-from blockflow.request import atom_names
+from blockflow.clients.hypervisor import connectors
 from blockflow.clients import localdisk
 from blockflow.persistence import records
-from blockflow.clients.hypervisor import connectors
+from blockflow.request import atom_names
+from tasks.base import BlockflowTask
+from tasks.base import undo_call
 from tasks import cinder_attach
 from tasks import cinder_volumes
 from tasks import retrying
 from tasks import undo
-from tasks.base import BlockflowTask
-from tasks.base import undo_call
 
 
 def _patiently(what, func, *args, **kwargs):

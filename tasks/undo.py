@@ -9,11 +9,11 @@ import logging
 from blockflow import exceptions
 from blockflow.persistence import records
 from blockflow import secrets
+from tasks.base import BlockflowTask
+from tasks.base import raising_revert
 from tasks import cinder_attach
 from tasks import cinder_volumes
 from tasks import retrying
-from tasks.base import BlockflowTask
-from tasks.base import raising_revert
 
 LOG = logging.getLogger('blockflow.tasks.undo')
 

@@ -4,8 +4,8 @@ import contextlib
 import sys
 import uuid
 
-from blockflow import exceptions
 from blockflow.cli import base
+from blockflow import exceptions
 
 DEVICE_COLUMNS = ('Device', 'Source', 'Destination', 'Volume', 'Connection', 'Local File')
 

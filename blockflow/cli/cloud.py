@@ -7,8 +7,8 @@ and ``blockflow --os-cloud NAME`` reach it like any other cloud.
 
 import os
 
-from blockflow import exceptions
 from blockflow.cli import base
+from blockflow import exceptions
 
 
 def _merge_into(path, config):

@@ -3,9 +3,9 @@
 import contextlib
 import functools
 
-from blockflow import exceptions
 from blockflow.cli import base
 from blockflow.cli import boot as boot_cli
+from blockflow import exceptions
 
 
 class Devices(base.Lister):

@@ -11,10 +11,10 @@ import json
 import logging
 import sys
 
-from blockflow.request import atom_names
-from blockflow import exceptions
-from blockflow.request import kinds
 from blockflow.cli import base
+from blockflow import exceptions
+from blockflow.request import atom_names
+from blockflow.request import kinds
 
 LOG = logging.getLogger(__name__)
 

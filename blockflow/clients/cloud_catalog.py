@@ -19,10 +19,10 @@ from keystoneauth1 import exceptions as ks_exc
 import tenacity
 
 from blockflow.clients import cloudconfig
-from blockflow import exceptions
 from blockflow.clients.openstack import ATTACHMENTS_MIN_VERSION
 from blockflow.clients.openstack import CINDER_MAX_VERSION
 from blockflow.clients.openstack import GlanceImageSource
+from blockflow import exceptions
 from blockflow.request.validation import catalog
 
 BUILTIN_FLAVORS = {

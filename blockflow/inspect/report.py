@@ -6,10 +6,10 @@ that is running in another process, finished, failed or crashed.
 
 from taskflow import states
 
-from blockflow.request import atom_names
-from blockflow.persistence import records
-from blockflow import secrets
 from blockflow.inspect import graph
+from blockflow.persistence import records
+from blockflow.request import atom_names
+from blockflow import secrets
 
 FINISHED_FLOW_STATES = frozenset({states.SUCCESS, states.FAILURE, states.REVERTED})
 _DONE_ATOM_STATES = frozenset({states.SUCCESS, states.IGNORE})

@@ -11,9 +11,9 @@ import uuid
 
 import sqlalchemy as sa
 
+from blockflow.persistence import lean
 from blockflow.request import atom_names
 from blockflow import secrets
-from blockflow.persistence import lean
 
 METADATA = sa.MetaData()
 BDM_TABLE = sa.Table(

@@ -12,8 +12,8 @@ so the per-device flows that run in parallel never race for a letter.
 import copy
 import platform
 
-from blockflow.request import atom_names
 from blockflow import exceptions
+from blockflow.request import atom_names
 from blockflow.request import kinds
 
 # Buses each virt type accepts (Nova keeps xen/uml only to reject them).

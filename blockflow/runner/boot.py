@@ -2,11 +2,11 @@
 
 import dataclasses
 
-from blockflow.clients import openstack as clients_module
-from blockflow.runner import engine as engine_module
 from blockflow.clients import localdisk
+from blockflow.clients import openstack as clients_module
 from blockflow import persistence
 from blockflow.persistence import records
+from blockflow.runner import engine as engine_module
 
 FACTORY = 'flows.instance.create_boot_flow'
 

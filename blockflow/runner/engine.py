@@ -25,9 +25,9 @@ from taskflow.listeners import timing
 from taskflow.persistence import models
 from taskflow.types import failure as failure_type
 
+from blockflow.persistence import claims
 from blockflow.runner import crashpoints
 from blockflow import secrets
-from blockflow.persistence import claims
 
 LOG = logging.getLogger('blockflow.engine')
 # Waiting devices hold a worker each (TaskFlow tasks are threads); threads start

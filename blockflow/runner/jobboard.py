@@ -18,10 +18,10 @@ from taskflow.conductors import backends as conductor_backends
 from taskflow.jobs import backends as job_backends
 from taskflow.listeners import base as listener_base
 
-from blockflow.runner import engine as engine_module
 from blockflow import exceptions
-from blockflow.runner import resume
 from blockflow.persistence import claims
+from blockflow.runner import engine as engine_module
+from blockflow.runner import resume
 
 LOG = logging.getLogger('blockflow.jobboard')
 CLAIM_EXPIRY_S = 10.0

@@ -13,11 +13,11 @@ import dataclasses
 from taskflow import exceptions as tf_exc
 from taskflow import states
 
-from blockflow.runner import engine as engine_module
 from blockflow import exceptions
-from blockflow import secrets
 from blockflow.inspect import graph
 from blockflow.persistence import claims
+from blockflow.runner import engine as engine_module
+from blockflow import secrets
 
 RAN = 'ran'
 CLAIMED = 'claimed'

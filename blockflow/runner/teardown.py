@@ -9,12 +9,12 @@ it and reports.
 
 import contextlib
 
-from blockflow.request import atom_names
-from blockflow.runner import engine as engine_module
-from blockflow import exceptions
 from blockflow.clients import localdisk
+from blockflow import exceptions
 from blockflow import persistence
 from blockflow.persistence import records as records_module
+from blockflow.request import atom_names
+from blockflow.runner import engine as engine_module
 from flows import delete as delete_flows
 
 DELETE_KIND = 'delete'

@@ -9,9 +9,9 @@ import uuid
 
 import pytest
 
-from blockflow.runner import boot as boot_module
-from blockflow.clients import openstack as clients_module
 from blockflow.clients.hypervisor import domain
+from blockflow.clients import openstack as clients_module
+from blockflow.runner import boot as boot_module
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / 'examples'
 USER_VOLUME = '56494430-5460-4582-a3d0-e22cb4ef0cd2'

@@ -7,8 +7,8 @@ from cinderclient import exceptions as cinder_exc
 
 from blockflow.clients import openstack as clients_module
 from blockflow.persistence import records
-from blockflow import secrets
 from blockflow.runner import teardown
+from blockflow import secrets
 from tasks import retrying
 from tests.boot.test_boot_e2e import ALL_KINDS
 from tests.boot.test_boot_e2e import USER_VOLUME

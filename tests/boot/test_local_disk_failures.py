@@ -14,8 +14,8 @@ import uuid
 
 import pytest
 
-from blockflow.request import kinds
 from blockflow.clients import localdisk
+from blockflow.request import kinds
 from tasks.local_disk import CreateLocalDisk
 
 INSTANCE = '0f5a3c1e-6d7b-4e8f-9a0b-1c2d3e4f5a6b'

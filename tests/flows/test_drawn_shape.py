@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from blockflow.request import kinds
 from blockflow.inspect import graph
+from blockflow.request import kinds
 from flows import delete as delete_flows
 from flows import instance as instance_flows
 

@@ -17,11 +17,11 @@ from taskflow import engines
 from taskflow import task
 from taskflow.patterns import linear_flow
 
-from blockflow.runner import boot as boot_module
 from blockflow.clients import cloud_catalog
-from blockflow import persistence
 from blockflow.clients.hypervisor import connectors
 from blockflow.clients.hypervisor import domain
+from blockflow import persistence
+from blockflow.runner import boot as boot_module
 from tasks import cinder_attach
 from tasks import hypervisor as hv_tasks
 

@@ -12,8 +12,8 @@ import os
 import stat
 from xml.etree import ElementTree as ET
 
-from blockflow.request import atom_names
 from blockflow.clients.hypervisor import connectors
+from blockflow.request import atom_names
 
 UnsupportedVolumeType = connectors.UnsupportedVolumeType
 

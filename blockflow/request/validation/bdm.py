@@ -10,8 +10,8 @@ import re
 
 from oslo_utils import strutils
 
-from blockflow.request import atom_names
 from blockflow import exceptions
+from blockflow.request import atom_names
 
 BDM_NEW_FIELDS = frozenset({
     'source_type', 'destination_type', 'guest_format', 'device_type',

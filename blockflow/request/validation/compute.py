@@ -14,8 +14,8 @@ from oslo_utils import units
 from blockflow import exceptions
 from blockflow.request import kinds
 from blockflow.request.validation import bdm as bdm_module
-from blockflow.request.validation import image_bdms
 from blockflow.request.validation.catalog import NotFoundInCatalog
+from blockflow.request.validation import image_bdms
 
 DISK_BUSES = ('fdc', 'ide', 'sata', 'scsi', 'usb', 'virtio', 'xen', 'lxc', 'uml')
 DEVICE_TYPES = ('cdrom', 'disk', 'floppy', 'fs', 'lun')

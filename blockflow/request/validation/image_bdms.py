@@ -10,8 +10,8 @@ Nova: entries of the wrong shape make it fail with a 500; here they are refused
 as ImageUnacceptable, naming the property.
 """
 
-from blockflow.request import atom_names
 from blockflow import exceptions
+from blockflow.request import atom_names
 from blockflow.request.validation import bdm as bdm_module
 
 # Fields of an image-defined BDM that Nova reads as text.

@@ -15,8 +15,8 @@ import dataclasses
 from blockflow import exceptions
 from blockflow.request import kinds
 from blockflow.request import naming
-from blockflow.request.validation import compute
 from blockflow.request.validation.catalog import NotFoundInCatalog
+from blockflow.request.validation import compute
 from blockflow.request.validation.request import parse_request
 
 # Bookkeeping keys Nova's API keeps on a BDM dict that mean nothing to users.
