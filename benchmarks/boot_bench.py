@@ -54,11 +54,12 @@ def request(n):
 def child_main(args):
     from blockflow import threads
     threads.use_os_threads()        # as the CLI starts
-    from blockflow import boot as boot_module
-    from blockflow import engine as engine_module
-    from blockflow import kinds
+    from blockflow.request import atom_names
+    from blockflow.runner import boot as boot_module
+    from blockflow.runner import engine as engine_module
+    from blockflow.request import kinds
     from blockflow import persistence
-    from blockflow import records
+    from blockflow.persistence import records
 
     wait_done = {}      # atom name -> wall time its WaitForVolume succeeded
 
@@ -67,7 +68,7 @@ def child_main(args):
             wait_done[details['task_name']] = time.time()
 
     backend = persistence.get_backend(args.connection)
-    from blockflow import cloudconfig
+    from blockflow.clients import cloudconfig
     cloud_ref = cloudconfig.embedded_ref(args.cloud_home, 'embedded')
     options = [boot_module.BootOptions(instance_uuid=str(uuid.uuid4()), cloud_ref=cloud_ref,
                                        connection=args.connection,
@@ -96,8 +97,7 @@ def child_main(args):
     volume_waits = {}
     for o in options:
         for row in rows.for_instance(o.instance_uuid):
-            atom = f"{o.instance_uuid}-{row['device_name'].replace('/dev/', '')}-" \
-                   f"{kinds.WAIT_VOLUME}"
+            atom = atom_names.atom_name(o.instance_uuid, atom_names.device_key(row), kinds.WAIT_VOLUME)
             if row.get('volume_id') and atom in wait_done:
                 volume_waits[row['volume_id']] = wait_done[atom]
     atoms = sum(len(o.atoms) for o in outcomes)
@@ -154,7 +154,7 @@ def _nova_instance(cinder, devices):
 
 
 def run_baseline(cloud, instances, devices):
-    from blockflow import clients as clients_module
+    from blockflow.clients import openstack as clients_module
     cinder = clients_module.Clients(clients_module.embedded_ref(cloud)).cinder('3.44')
     cloud.faults.reset_counters()
     started = time.monotonic()
@@ -209,12 +209,12 @@ def measure(cloud, tmp, instances, devices, critical, poll_interval, baseline=Tr
 def persistence_overhead(tmp, tasks=300):
     """Per-task engine cost of the same flow of no-op tasks: TaskFlow's serial
     engine on memory and on the durable sqlite default, and the parallel engine
-    as boots run it (sqlite, group-committed, blockflow.engine's pool)."""
+    as boots run it (sqlite, group-committed, blockflow.runner.engine's pool)."""
     from taskflow import engines
     from taskflow import task
     from taskflow.patterns import unordered_flow
 
-    from blockflow import engine as engine_module
+    from blockflow.runner import engine as engine_module
     from blockflow import persistence
     from blockflow.persistence import group_commit
 
@@ -283,7 +283,7 @@ def main():
         return child_main(args)
 
     from blockflow.cloud.server import EmbeddedCloud
-    from tasks import volume_poller
+    from blockflow.clients import volume_poller
 
     sizes = [1, 4, 16] if args.quick else [1, 4, 16, 64, 256]
     fleets = [1, 10] if args.quick else [1, 10, 50]

@@ -193,9 +193,9 @@ def _tail(path, chars=3000):
 # --- one run -----------------------------------------------------------------------
 def prepared_posts(cloud_ref, connection, instances, instances_path):
     """Validate every boot before the clock starts: (factory kwargs, meta) per instance."""
-    from blockflow import boot as boot_module
+    from blockflow.runner import boot as boot_module
     from blockflow import persistence
-    from blockflow import records
+    from blockflow.persistence import records
 
     posts = []
     rows = records.Records(persistence.resolve_url(connection))
@@ -211,8 +211,8 @@ def prepared_posts(cloud_ref, connection, instances, instances_path):
 
 def post_and_wait(board, backend, posts, procs):
     """Post every boot; seconds from the first post until the board is empty."""
-    from blockflow import boot as boot_module
-    from blockflow import jobboard
+    from blockflow.runner import boot as boot_module
+    from blockflow.runner import jobboard
 
     started = time.monotonic()
     for factory_kwargs, meta in posts:
@@ -263,8 +263,8 @@ def check_run(cloud, backend, posts):
 
 
 def one_run(tmp, board_url, conductors, instances, tag, extra=(), new_database=None):
-    from blockflow import clients as clients_module
-    from blockflow import jobboard
+    from blockflow.clients import openstack as clients_module
+    from blockflow.runner import jobboard
     from blockflow import persistence
     from blockflow.cloud.server import EmbeddedCloud
 

@@ -126,7 +126,7 @@ FLAVOR_ID = '1'
 
 
 def flavor_file(tmp):
-    from blockflow import cloud_catalog
+    from blockflow.clients import cloud_catalog
     path = os.path.join(tmp, 'flavors.json')
     with open(path, 'w') as stream:
         json.dump({FLAVOR_ID: cloud_catalog.BUILTIN_FLAVORS[FLAVOR_ID]}, stream)
@@ -137,9 +137,9 @@ def flow_child(args):
     """The boot flow alone against a cloud given by reference (real Cinder mode)."""
     from blockflow import threads
     threads.use_os_threads()        # as the CLI starts
-    from blockflow import boot as boot_module
-    from blockflow import cloud_catalog
-    from blockflow import engine as engine_module
+    from blockflow.runner import boot as boot_module
+    from blockflow.clients import cloud_catalog
+    from blockflow.runner import engine as engine_module
     from blockflow import persistence
 
     options = boot_module.BootOptions(
@@ -190,7 +190,7 @@ def real_cinder_main(args, sizes):
     from tests.fixtures import realcinder
 
     from blockflow import conf
-    from blockflow.hypervisor import connectors
+    from blockflow.clients.hypervisor import connectors
 
     kinds = ['process', 'flow', 'hand'] + (['nova'] if args.nova else [])
     samples = {(kind, n): [] for kind in kinds for n in sizes}
@@ -309,10 +309,10 @@ def main():
     if args.real_cinder:
         return real_cinder_main(args, sizes)
 
-    from blockflow import clients as clients_module
+    from blockflow.clients import openstack as clients_module
     from blockflow import conf
     from blockflow.cloud.server import EmbeddedCloud
-    from blockflow.hypervisor import connectors
+    from blockflow.clients.hypervisor import connectors
 
     kinds = ['process', 'flow', 'hand'] + (['nova'] if args.nova else [])
     samples = {(kind, n): [] for kind in kinds for n in sizes}

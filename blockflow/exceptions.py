@@ -75,10 +75,6 @@ class Invalid(BlockflowError):
     http_status = 400
 
 
-class InvalidInput(Invalid):
-    msg_fmt = 'Invalid input received: %(reason)s'
-
-
 class InvalidRequest(Invalid):
     msg_fmt = 'The request is invalid.'
 
@@ -132,11 +128,6 @@ class InvalidBDMSwapSize(InvalidBDM):
 
 class InvalidBDMFormat(InvalidBDM):
     msg_fmt = 'Block Device Mapping is Invalid: %(details)s'
-
-
-class InvalidBDMForLegacy(InvalidBDM):
-    msg_fmt = ('Block Device Mapping cannot '
-               'be converted to legacy format. ')
 
 
 class InvalidBDMDiskBus(InvalidBDM):
@@ -233,14 +224,6 @@ class TooManyDiskDevices(BlockflowError):
     msg_fmt = ('The maximum allowed number of disk devices (%(maximum)d) to '
                'attach to a single instance has been exceeded.')
     http_status = 403
-
-
-class DevicePathInUse(Invalid):
-    msg_fmt = 'The supplied device path (%(path)s) is in use.'
-
-
-class InvalidDevicePath(Invalid):
-    msg_fmt = 'The supplied device path (%(path)s) is invalid.'
 
 
 class InvalidAPIVersionString(Invalid):

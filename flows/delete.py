@@ -15,19 +15,25 @@ import os
 from taskflow.patterns import linear_flow
 from taskflow.patterns import unordered_flow
 
-from blockflow import clients as clients_module
-from blockflow import kinds
-from blockflow.hypervisor import domain
+from blockflow.clients.hypervisor import domain
+from blockflow.clients import openstack as clients_module
+from blockflow.request import atom_names
+from blockflow.request import kinds
 from tasks import cinder_attach
 from tasks import release
 
 FACTORY = 'flows.delete.create_delete_flow'
-INSTANCE_GROUP = 'instance'
+INSTANCE_GROUP = kinds.DELETE_GROUP
 # Step names, in the order they run (per device, then for the instance).
-DEVICE_STEPS = ('detach-disk', 'disconnect-host', 'release-volume', 'delete-volume',
-                'remove-local-disk', 'forget-device')
-INSTANCE_STEPS = ('retry-leftovers', 'sweep', 'undefine-domain', 'settle-leftovers',
-                  'remove-instance-dir')
+DEVICE_STEPS = kinds.DELETE_DEVICE_STEPS
+INSTANCE_STEPS = kinds.DELETE_INSTANCE_STEPS
+_TASKS = {kinds.DETACH_DISK: release.DetachDisk, kinds.DISCONNECT_HOST: release.DisconnectHost,
+          kinds.RELEASE_VOLUME: release.ReleaseVolume, kinds.DELETE_VOLUME: release.DeleteVolume,
+          kinds.REMOVE_LOCAL_DISK: release.RemoveLocalDisk,
+          kinds.FORGET_DEVICE: release.ForgetDevice}
+# Constructor arguments besides the name, by step.
+_NEEDS_HYPERVISOR = {kinds.DETACH_DISK}
+_NEEDS_RECORDS = {kinds.DISCONNECT_HOST, kinds.FORGET_DEVICE}
 
 
 def _device_args(row):
@@ -55,23 +61,18 @@ def delete_arguments(instance_uuid, rows, cloud_ref, records_url, libvirt_uri,
 
 
 def _device_flow(instance_uuid, device, clients, hypervisor, records_url):
-    dev = device['device_name'].replace('/dev/', '')
+    dev = atom_names.device_key(device)
 
     def name(step):
-        return f'{instance_uuid}-{dev}-{step}'
+        return atom_names.atom_name(instance_uuid, dev, step)
 
     common = {'clients': clients, 'leftovers_url': records_url,
               'inject': {'instance_uuid': instance_uuid, 'device': device}}
-    flow = linear_flow.Flow(f'{instance_uuid}-{dev}')
-    detach, disconnect, release_volume, delete_volume, remove_file, forget = DEVICE_STEPS
-    flow.add(release.DetachDisk(hypervisor, name=name(detach), **common))
-    if device['volume_id']:
-        flow.add(release.DisconnectHost(records_url, name=name(disconnect), **common),
-                 release.ReleaseVolume(name=name(release_volume), **common),
-                 release.DeleteVolume(name=name(delete_volume), **common))
-    if device['local_path']:
-        flow.add(release.RemoveLocalDisk(name=name(remove_file), **common))
-    flow.add(release.ForgetDevice(records_url, name=name(forget), **common))
+    flow = linear_flow.Flow(atom_names.group_flow_name(instance_uuid, dev))
+    for step in kinds.delete_steps(device):
+        args = ((hypervisor,) if step in _NEEDS_HYPERVISOR
+                else (records_url,) if step in _NEEDS_RECORDS else ())
+        flow.add(_TASKS[step](*args, name=name(step), **common))
     return flow
 
 
@@ -80,14 +81,14 @@ def create_delete_flow(instance_uuid, devices, cloud_ref, records_url, libvirt_u
     clients = clients_module.Clients(cloud_ref)
     hypervisor = domain.Hypervisor(libvirt_uri)
     root = linear_flow.Flow(f'delete-{instance_uuid}')
-    parallel = unordered_flow.Flow(f'{instance_uuid}-devices')
+    parallel = unordered_flow.Flow(atom_names.group_flow_name(instance_uuid, 'devices'))
     parallel.add(*[_device_flow(instance_uuid, d, clients, hypervisor, records_url)
                    for d in devices])
     if devices:
         root.add(parallel)
 
     def name(step):
-        return f'{instance_uuid}-{INSTANCE_GROUP}-{step}'
+        return atom_names.atom_name(instance_uuid, INSTANCE_GROUP, step)
 
     common = {'clients': clients, 'leftovers_url': records_url,
               'inject': {'instance_uuid': instance_uuid}}

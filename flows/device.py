@@ -1,23 +1,35 @@
-"""One flow per device, assembled from the kind table's steps.
+"""One flow per device: the kind table's steps, in order, as named tasks.
 
-This module is the one place that says which task runs each step and which
-named values it reads and writes. Atom names are ``<instance>-<dev>-<step>``
-and every value a device produces is stored as ``<dev>.<name>``, so devices
-running in parallel never collide and a rebuilt flow matches persisted state.
+The row of ``blockflow.request.kinds`` says which task runs each step and which named
+values it reads and writes; this module only turns that row into atoms.
+Atom names and data names come from ``blockflow.request.atom_names``, so devices running
+in parallel never collide and a rebuilt flow matches persisted state.
 """
 
+from oslo_utils import importutils
 from taskflow.patterns import linear_flow
 
-from blockflow import kinds
-from tasks import cinder_attach
-from tasks import cinder_volumes
-from tasks import hypervisor as hv_tasks
-from tasks import local_disk
-from tasks import records
+from blockflow.request import atom_names
+from blockflow.request import kinds
 
 
 def device_key(device):
-    return device['device_name'].replace('/dev/', '')
+    return atom_names.device_key(device)
+
+
+def task_for(step, instance_uuid, device, resources, common):
+    """The task of one step of one device (``resources``: the NEEDS_* values)."""
+    dev = atom_names.device_key(device)
+    provides = tuple(atom_names.data_name(dev, name) for name in step.provides)
+    kwargs = {need: resources[need] for need in step.needs}
+    if step.rebind:
+        kwargs['rebind'] = {arg: atom_names.data_name(dev, name) for arg, name in step.rebind}
+    if provides:
+        # One name stores the whole result; several name a returned tuple's items.
+        kwargs['provides'] = provides[0] if len(provides) == 1 else provides
+    task_class = importutils.import_class(step.task)
+    return task_class(name=atom_names.atom_name(instance_uuid, dev, step.name),
+                      **kwargs, **common)
 
 
 class DeviceFlowBuilder:
@@ -25,77 +37,21 @@ class DeviceFlowBuilder:
                  records_url, image_source=None):
         self.instance_uuid = instance_uuid
         self.clients = clients
-        self.hypervisor = hypervisor
-        self.attach_api = attach_api
-        self.instances_path = instances_path
         self.records_url = records_url
-        self.image_source = image_source
+        self.resources = {
+            kinds.NEEDS_ATTACH_API: attach_api,
+            kinds.NEEDS_HYPERVISOR: hypervisor,
+            kinds.NEEDS_INSTANCES_PATH: instances_path,
+            kinds.NEEDS_IMAGE_SOURCE: image_source,
+            kinds.NEEDS_RECORDS_URL: records_url,
+        }
 
     def build(self, device):
         spec = kinds.KINDS[kinds.Kind(device['kind'])]
-        dev = device_key(device)
-
-        def sym(name):
-            return f'{dev}.{name}'
-
-        def name(step):
-            return f'{self.instance_uuid}-{dev}-{step}'
-
-        inject = {'device': device, 'instance_uuid': self.instance_uuid}
-        common = {'clients': self.clients, 'inject': inject,
-                  'leftovers_url': self.records_url}
-        source = sym('image') if spec.kind is kinds.Kind.IMAGE_VOLUME else sym('source')
-        makers = {
-            kinds.GET_IMAGE: lambda: cinder_volumes.GetImage(
-                name=name(kinds.GET_IMAGE), provides=sym('image'), **common),
-            kinds.GET_SNAPSHOT: lambda: cinder_volumes.GetSnapshot(
-                name=name(kinds.GET_SNAPSHOT), provides=sym('source'), **common),
-            kinds.GET_BACKUP: lambda: cinder_volumes.GetBackup(
-                name=name(kinds.GET_BACKUP), provides=sym('source'), **common),
-            kinds.GET_VOLUME: lambda: cinder_volumes.GetVolume(
-                name=name(kinds.GET_VOLUME), provides=(sym('volume_id'), sym('volume')),
-                **common),
-            kinds.CREATE_VOLUME: lambda: cinder_volumes.CreateVolume(
-                name=name(kinds.CREATE_VOLUME), provides=sym('volume_id'),
-                rebind={'source': source} if spec.kind is not kinds.Kind.BLANK_VOLUME
-                else {}, **common),
-            kinds.WAIT_VOLUME: lambda: cinder_volumes.WaitForVolume(
-                name=name(kinds.WAIT_VOLUME), rebind={'volume_id': sym('volume_id')},
-                provides=sym('volume'), **common),
-            kinds.RESERVE: lambda: cinder_attach.ReserveVolume(
-                name=name(kinds.RESERVE), attach_api=self.attach_api,
-                rebind={'volume_id': sym('volume_id'), 'volume': sym('volume')},
-                provides=(sym('attachment_id'), sym('attachment_connection')), **common),
-            kinds.CONNECT: lambda: cinder_attach.InitializeConnection(
-                name=name(kinds.CONNECT), attach_api=self.attach_api,
-                rebind={'volume_id': sym('volume_id'), 'attachment_id': sym('attachment_id'),
-                        'volume': sym('volume'),
-                        'attachment_connection': sym('attachment_connection')},
-                provides=sym('connection_info'), **common),
-            kinds.MARK_ATTACHED: lambda: cinder_attach.MarkAttached(
-                name=name(kinds.MARK_ATTACHED), attach_api=self.attach_api,
-                rebind={'volume_id': sym('volume_id'), 'attachment_id': sym('attachment_id')},
-                **common),
-            kinds.HYPERVISOR_ATTACH: lambda: (
-                hv_tasks.AttachVolumeDisk(
-                    self.hypervisor, name=name(kinds.HYPERVISOR_ATTACH), provides=sym('disk'),
-                    rebind={'volume_id': sym('volume_id'),
-                            'connection_info': sym('connection_info')}, **common)
-                if spec.is_volume else hv_tasks.AttachLocalDisk(
-                    self.hypervisor, name=name(kinds.HYPERVISOR_ATTACH), provides=sym('disk'),
-                    rebind={'local_disk': sym('local_disk')}, **common)),
-            kinds.CREATE_LOCAL_DISK: lambda: local_disk.CreateLocalDisk(
-                self.instances_path, self.image_source, name=name(kinds.CREATE_LOCAL_DISK),
-                provides=sym('local_disk'),
-                rebind={'image': sym('image')} if spec.kind is kinds.Kind.IMAGE_LOCAL else {},
-                **common),
-            kinds.RECORD: lambda: records.RecordDevice(
-                self.records_url, name=name(kinds.RECORD),
-                rebind=({'volume_id': sym('volume_id'), 'attachment_id': sym('attachment_id'),
-                         'connection_info': sym('connection_info')} if spec.is_volume
-                        else {'local_disk': sym('local_disk')}), **common),
-        }
-        flow = linear_flow.Flow(f'{self.instance_uuid}-{dev}')
-        for step in spec.steps:
-            flow.add(makers[step]())
+        common = {'clients': self.clients, 'leftovers_url': self.records_url,
+                  'inject': {'device': device, 'instance_uuid': self.instance_uuid}}
+        flow = linear_flow.Flow(atom_names.group_flow_name(self.instance_uuid,
+                                                      atom_names.device_key(device)))
+        for step in spec.step_specs:
+            flow.add(task_for(step, self.instance_uuid, device, self.resources, common))
         return flow

@@ -8,14 +8,16 @@ is — never a password), so any process can rebuild the flow to resume it.
 from taskflow.patterns import linear_flow
 from taskflow.patterns import unordered_flow
 
-from blockflow import clients as clients_module
-from blockflow.hypervisor import domain
+from blockflow.clients.hypervisor import domain
+from blockflow.clients import openstack as clients_module
+from blockflow.request import atom_names
+from blockflow.request import kinds
 from flows import device as device_flows
 from tasks import hypervisor as hv_tasks
 from tasks import undo
 
-DOMAIN_GROUP = 'domain'
-LEFTOVERS_STEP = 'check-leftovers'
+DOMAIN_GROUP = kinds.BOOT_GROUP
+LEFTOVERS_STEP = kinds.CHECK_LEFTOVERS
 # TaskFlow's compiler merges a flow's children one by one into a copy of the
 # graph so far, which is quadratic in the number of children; devices are
 # therefore grouped (all groups and devices still run in parallel).
@@ -34,10 +36,10 @@ def create_boot_flow(instance_uuid, devices, flavor, cloud_ref, libvirt_uri, att
     # makes the flow end in REVERT_FAILURE, named.
     root.add(undo.CheckLeftovers(
         clients=clients, leftovers_url=records_url,
-        name=f'{instance_uuid}-{DOMAIN_GROUP}-{LEFTOVERS_STEP}',
+        name=atom_names.atom_name(instance_uuid, DOMAIN_GROUP, LEFTOVERS_STEP),
         inject={'instance_uuid': instance_uuid}))
     root.add(hv_tasks.EnsureDomain(
-        hypervisor, name=f'{instance_uuid}-{DOMAIN_GROUP}-define', leftovers_url=records_url,
+        hypervisor, name=atom_names.atom_name(instance_uuid, DOMAIN_GROUP, kinds.DEFINE_DOMAIN), leftovers_url=records_url,
         inject={'instance_uuid': instance_uuid, 'flavor': flavor or {}}))
     parallel = unordered_flow.Flow(f'{instance_uuid}-devices')
     if len(devices) <= DEVICES_PER_GROUP:
@@ -50,6 +52,6 @@ def create_boot_flow(instance_uuid, devices, flavor, cloud_ref, libvirt_uri, att
             parallel.add(group)
     root.add(parallel)
     root.add(hv_tasks.StartDomain(
-        hypervisor, name=f'{instance_uuid}-{DOMAIN_GROUP}-start', leftovers_url=records_url,
+        hypervisor, name=atom_names.atom_name(instance_uuid, DOMAIN_GROUP, kinds.START_DOMAIN), leftovers_url=records_url,
         inject={'instance_uuid': instance_uuid, 'start': bool(start)}))
     return root

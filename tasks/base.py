@@ -4,7 +4,7 @@ reverts that cannot crash.
 Every revert (a class's own or inherited) runs inside ``_never_raising``: an
 error is logged masked and the revert is tried again with backoff
 (``retrying.REVERT_POLICY``); what still fails is recorded as a leftover
-(``blockflow.records.Leftovers``) and the revert returns, so TaskFlow goes on
+(``blockflow.persistence.records.Leftovers``) and the revert returns, so TaskFlow goes on
 reverting every other atom (it stops scheduling reverts after the first one
 that raises). The boot flow's first atom (``tasks.undo.CheckLeftovers``)
 reverts last: it tries the leftovers again and raises if any remain, so the
@@ -18,9 +18,9 @@ from cinderclient import exceptions as cinder_exc
 from taskflow import task
 from taskflow.types import failure as ft
 
-from blockflow import crashpoints
 from blockflow import exceptions
-from blockflow import records
+from blockflow.persistence import records
+from blockflow.runner import crashpoints
 from blockflow import secrets
 from tasks import retrying
 
@@ -92,9 +92,9 @@ class BlockflowTask(task.Task):
     """A task whose revert never raises and skips when execute never produced.
 
     Every subclass's execute and revert pass the named crash points
-    (blockflow.crashpoints), so tests can kill the process at each of them.
+    (blockflow.runner.crashpoints), so tests can kill the process at each of them.
 
-    ``unstarted`` is set by the engine (``blockflow.engine``) when the atom's
+    ``unstarted`` is set by the engine (``blockflow.runner.engine``) when the atom's
     persisted state says it never started: TaskFlow saves RUNNING before it
     calls execute, so an atom a crash interrupted is RUNNING, never PENDING,
     when its flow is loaded again. Its first execute then needs no look-up by

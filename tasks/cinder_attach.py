@@ -14,13 +14,13 @@ import contextlib
 
 from cinderclient import exceptions as cinder_exc
 
+from blockflow.clients.hypervisor import connectors
+from blockflow.clients import volume_poller
 from blockflow import exceptions
 from blockflow import secrets
-from blockflow.hypervisor import connectors
-from tasks import retrying
-from tasks import volume_poller
 from tasks.base import BlockflowTask
 from tasks.base import undo_call
+from tasks import retrying
 
 ATTACHMENTS = 'attachments'
 LEGACY = 'legacy'

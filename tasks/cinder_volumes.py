@@ -4,12 +4,14 @@ import time
 
 from cinderclient import exceptions as cinder_exc
 
+from blockflow.clients import volume_poller
 from blockflow import exceptions
-from tasks import retrying
-from tasks import volume_poller
+from blockflow.request import atom_names
+from blockflow.request import kinds
 from tasks.base import BlockflowTask
-from tasks.base import UndoFailed
 from tasks.base import undo_call
+from tasks.base import UndoFailed
+from tasks import retrying
 
 ALLOCATE_RETRIES = 60          # Nova's block_device_allocate_retries
 ALLOCATE_INTERVAL_S = 3.0      # Nova's block_device_allocate_retries_interval
@@ -23,7 +25,7 @@ DELETE_POLL_S = 0.1
 
 
 def volume_name(instance_uuid, device_name):
-    return f"blockflow-{instance_uuid}-{device_name.replace('/dev/', '')}"
+    return f"blockflow-{instance_uuid}-{atom_names.strip_dev(device_name)}"
 
 
 def find_created_volumes(cinder, instance_uuid, device_name):
@@ -78,17 +80,6 @@ def delete_created_volumes(clients, instance_uuid, device_name, volume_ids=()):
         delete_volume(clients, volume_id)
 
 
-class GetImage(BlockflowTask):
-    """Look the image up in Glance. Reversion strategy: nothing to undo."""
-
-    def execute(self, device):
-        from blockflow.clients import GlanceImageSource
-        image = retrying.call('image.get', GlanceImageSource(self.clients).get,
-                              device['image_id'])
-        return {k: image.get(k) for k in ('id', 'name', 'size', 'min_disk', 'disk_format',
-                                          'status')}
-
-
 class GetSnapshot(BlockflowTask):
     """Read the snapshot (and its volume's type when the BDM has none).
     Reversion strategy: nothing to undo."""
@@ -133,7 +124,7 @@ class CreateVolume(BlockflowTask):
 
     def execute(self, instance_uuid, device, source=None):
         cinder = self.clients.cinder()
-        dev = device['device_name'].replace('/dev/', '')
+        dev = atom_names.device_key(device)
         name = volume_name(instance_uuid, device['device_name'])
         metadata = {'blockflow_instance': instance_uuid, 'blockflow_device': dev,
                     volume_poller.MANAGED_KEY: 'true'}
@@ -141,12 +132,9 @@ class CreateVolume(BlockflowTask):
         size = device.get('volume_size') or source.get('size')
         kwargs = {'name': name, 'metadata': metadata,
                   'volume_type': device.get('volume_type') or source.get('volume_type')}
-        if device.get('snapshot_id'):
-            kwargs['snapshot_id'] = device['snapshot_id']
-        if device.get('image_id'):
-            kwargs['imageRef'] = device['image_id']
-        if device.get('backup_id'):
-            kwargs['backup_id'] = device['backup_id']
+        spec = kinds.spec_of(device['kind'])
+        if spec.create_volume_arg and device.get(spec.source_id_field):
+            kwargs[spec.create_volume_arg] = device[spec.source_id_field]
         if device.get('availability_zone'):
             kwargs['availability_zone'] = device['availability_zone']
 

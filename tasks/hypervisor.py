@@ -2,11 +2,11 @@
 
 from cinderclient import exceptions as cinder_exc
 
+from blockflow.clients.hypervisor import connectors
+from blockflow.clients.hypervisor import disk_config
 from blockflow import secrets
-from blockflow.hypervisor import connectors
-from blockflow.hypervisor import disk_config
-from tasks import cinder_attach
 from tasks.base import BlockflowTask
+from tasks import cinder_attach
 
 
 def _target(device, volume_id=None):

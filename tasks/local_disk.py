@@ -1,6 +1,6 @@
 """Tasks that make local disks on the compute host."""
 
-from blockflow import localdisk
+from blockflow.clients import localdisk
 from tasks.base import BlockflowTask
 
 

@@ -1,6 +1,6 @@
 """Task that records each device for teardown."""
 
-from blockflow import records
+from blockflow.persistence import records
 from tasks.base import BlockflowTask
 
 

@@ -3,22 +3,23 @@ idempotent (a resumed delete runs the interrupted step again).
 
 The Cinder steps call the very undo functions the boot's reverts call
 (tasks.cinder_attach, tasks.cinder_volumes); the hypervisor and local-disk
-steps call blockflow.hypervisor and blockflow.localdisk. Every step is tried
+steps call blockflow.clients.hypervisor and blockflow.clients.localdisk. Every step is tried
 again with backoff (``retrying.REVERT_POLICY``); a step that still fails
 fails the delete, which ``blockflow delete`` can then run again.
 """
 
 import os
 
-from blockflow import localdisk
-from blockflow import records
-from blockflow.hypervisor import connectors
+from blockflow.clients.hypervisor import connectors
+from blockflow.clients import localdisk
+from blockflow.persistence import records
+from blockflow.request import atom_names
+from tasks.base import BlockflowTask
+from tasks.base import undo_call
 from tasks import cinder_attach
 from tasks import cinder_volumes
 from tasks import retrying
 from tasks import undo
-from tasks.base import BlockflowTask
-from tasks.base import undo_call
 
 
 def _patiently(what, func, *args, **kwargs):
@@ -27,7 +28,7 @@ def _patiently(what, func, *args, **kwargs):
 
 
 def _dev(device):
-    return device['device_name'].replace('/dev/', '')
+    return atom_names.device_key(device)
 
 
 class _HypervisorTask(BlockflowTask):

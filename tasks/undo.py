@@ -1,19 +1,19 @@
 """The undo functions by name, and the atom that makes leftovers count.
 
-A leftover row (``blockflow.records.Leftovers``) names the undo function that
+A leftover row (``blockflow.persistence.records.Leftovers``) names the undo function that
 failed and its JSON arguments; ``run`` calls it again from any process.
 """
 
 import logging
 
 from blockflow import exceptions
-from blockflow import records
+from blockflow.persistence import records
 from blockflow import secrets
+from tasks.base import BlockflowTask
+from tasks.base import raising_revert
 from tasks import cinder_attach
 from tasks import cinder_volumes
 from tasks import retrying
-from tasks.base import BlockflowTask
-from tasks.base import raising_revert
 
 LOG = logging.getLogger('blockflow.tasks.undo')
 

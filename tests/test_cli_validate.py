@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from blockflow import kinds
 from blockflow.cli import main as cli_main
 from blockflow.cli import validate as cli_validate
-from blockflow.validation import catalog as catalog_module
+from blockflow.request import kinds
+from blockflow.request.validation import catalog as catalog_module
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / 'examples'

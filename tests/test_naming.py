@@ -5,7 +5,7 @@ import copy
 import pytest
 
 from blockflow import exceptions
-from blockflow import naming
+from blockflow.request import naming
 
 IMAGE = '11111111-1111-4111-8111-111111111111'
 
@@ -276,3 +276,37 @@ def test_no_root_bdm_still_reserves_the_root_letter():
     root, named = naming.assign_device_names([volume('volume')])
     assert root == '/dev/vda'
     assert names(named) == ['/dev/vdb']
+
+
+# --- atom names and device keys (blockflow.request.atom_names) -----------------------------
+
+def test_atom_name_round_trips_through_parse():
+    from blockflow.request import atom_names
+    instance = '3f7c1d2e-0000-4000-8000-00000000abcd'
+    name = atom_names.atom_name(instance, 'vdb', 'initialize-connection')
+    assert atom_names.parse(name, instance) == (instance, 'vdb', 'initialize-connection')
+    assert atom_names.group_of(name, instance) == 'vdb'
+    assert atom_names.step_of(name, 'vdb') == 'initialize-connection'
+
+
+def test_parse_without_the_instance_prefix_splits_group_and_step():
+    from blockflow.request import atom_names
+    assert atom_names.parse('domain-define', 'other') == ('', 'domain', 'define')
+    assert atom_names.group_of('lonely') == 'lonely'
+    assert atom_names.step_of('lonely', 'vdb') == 'lonely'
+
+
+@pytest.mark.parametrize('given, stripped, prepended', [
+    ('/dev/vdb', 'vdb', '/dev/vdb'), ('vdb', 'vdb', '/dev/vdb'),
+    ('', '', ''), (None, None, None)])
+def test_dev_prefix_is_stripped_and_prepended_once(given, stripped, prepended):
+    from blockflow.request import atom_names
+    assert atom_names.strip_dev(given) == stripped
+    assert atom_names.prepend_dev(given) == prepended
+
+
+def test_device_key_of_a_device_dict_or_name():
+    from blockflow.request import atom_names
+    assert atom_names.device_key({'device_name': '/dev/sda'}) == 'sda'
+    assert atom_names.device_key('/dev/sda') == 'sda'
+    assert atom_names.data_name('sda', 'volume_id') == 'sda.volume_id'

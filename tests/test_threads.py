@@ -21,8 +21,8 @@ def test_taskflow_and_os_brick_run_without_eventlet(tmp_path):
         from blockflow import threads
         print(threads.use_os_threads())
         import taskflow.engines
-        from blockflow import engine
-        from blockflow.hypervisor import connectors
+        from blockflow.runner import engine
+        from blockflow.clients.hypervisor import connectors
         print('host' in connectors.connector_properties())
         info = {{'driver_volume_type': 'local', 'data': {{'device_path': {str(device)!r}}}}}
         print(connectors.connector_for(info).connect(info)['path'] == {str(device)!r})

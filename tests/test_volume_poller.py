@@ -3,7 +3,7 @@
 import datetime
 import time
 
-from tasks import volume_poller
+from blockflow.clients import volume_poller
 
 
 def test_interval_stays_short_while_waiters_are_fresh():
@@ -40,7 +40,7 @@ def _wait_available(clients, volume_id):
 
 def test_polls_return_recent_changes_only(embedded_cloud):
     """Earlier volumes do not ride along in every poll (the list is filtered by updated_at)."""
-    from blockflow import clients as clients_module
+    from blockflow.clients import openstack as clients_module
     clients = clients_module.Clients(clients_module.embedded_ref(embedded_cloud))
     old = [_managed_volume(clients) for _ in range(12)]
     for volume in old:
@@ -55,7 +55,7 @@ def test_polls_return_recent_changes_only(embedded_cloud):
 
 def test_a_volume_no_list_mentions_is_asked_for_once(embedded_cloud, monkeypatch):
     """A volume that changed before the look-back (a resumed boot) is found with one GET."""
-    from blockflow import clients as clients_module
+    from blockflow.clients import openstack as clients_module
     monkeypatch.setattr(volume_poller, 'FIRST_LOOK_BACK', datetime.timedelta(0))
     monkeypatch.setattr(volume_poller, 'UNSEEN_GET_AFTER_S', 0.3)
     clients = clients_module.Clients(clients_module.embedded_ref(embedded_cloud))

@@ -4,8 +4,8 @@ import contextlib
 import sys
 import uuid
 
-from blockflow import exceptions
 from blockflow.cli import base
+from blockflow import exceptions
 
 DEVICE_COLUMNS = ('Device', 'Source', 'Destination', 'Volume', 'Connection', 'Local File')
 
@@ -37,7 +37,7 @@ def _summarise_failure(backend, flow_id):
 
 
 def _boot_options(args, instance_uuid, cloud_ref):
-    from blockflow import boot as boot_module
+    from blockflow.runner import boot as boot_module
     return boot_module.BootOptions(
         instance_uuid=instance_uuid, cloud_ref=cloud_ref, connection=args.connection,
         libvirt_uri=args.libvirt_uri, attach_api=args.attach_api,
@@ -48,7 +48,7 @@ def _boot_options(args, instance_uuid, cloud_ref):
 
 
 def cloud_catalog_flavors(path):
-    from blockflow.cloud_catalog import load_flavor_file
+    from blockflow.clients.cloud_catalog import load_flavor_file
     return load_flavor_file(path)
 
 
@@ -113,7 +113,7 @@ class Boot(base.Lister):
         return self._boot(args, body, instance_uuid)
 
     def _boot(self, args, body, instance_uuid):
-        from blockflow import boot as boot_module
+        from blockflow.runner import boot as boot_module
         from blockflow.cli import cloudopts
         from blockflow.cli.progress import BootProgress
         quiet = args.quiet or args.formatter == 'json'
@@ -167,9 +167,9 @@ class Boot(base.Lister):
 
     def _submit(self, args, body, instance_uuid):
         """Validate here, then post the boot for a conductor to run."""
-        from blockflow import boot as boot_module
+        from blockflow.runner import boot as boot_module
         from blockflow import persistence
-        from blockflow import records
+        from blockflow.persistence import records
         from blockflow.cli import cloudopts
         from blockflow.cli import jobs
         if not args.jobboard:
@@ -187,7 +187,7 @@ class Boot(base.Lister):
         backend = persistence.get_backend(args.connection)
         try:
             with jobs.board(args.jobboard, backend) as board:
-                from blockflow import jobboard
+                from blockflow.runner import jobboard
                 job_id = jobboard.post_boot(board, backend, boot_module.FACTORY,
                                             factory_kwargs, meta)
         finally:

@@ -7,8 +7,8 @@ and ``blockflow --os-cloud NAME`` reach it like any other cloud.
 
 import os
 
-from blockflow import exceptions
 from blockflow.cli import base
+from blockflow import exceptions
 
 
 def _merge_into(path, config):
@@ -37,7 +37,7 @@ class CloudServe(base.Command):
     """
 
     def get_parser(self, prog_name):
-        from blockflow import cloudconfig
+        from blockflow.clients import cloudconfig
         parser = super().get_parser(prog_name)
         parser.add_argument('--name', default=cloudconfig.EMBEDDED_DEFAULT, metavar='NAME',
                             help='the cloud (and its clouds.yaml entry) name '
@@ -65,7 +65,7 @@ def _serve(args):
 
     import yaml
 
-    from blockflow import cloudconfig
+    from blockflow.clients import cloudconfig
     from blockflow import secrets
     from blockflow.cli import cloudopts
     from blockflow.cloud.server import EmbeddedCloud

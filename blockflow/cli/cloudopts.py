@@ -1,6 +1,6 @@
 """Cloud options of the commands, and keeping the embedded cloud served while they run.
 
-Selection itself is ``blockflow.cloudconfig`` (openstack.config/keystoneauth).
+Selection itself is ``blockflow.clients.cloudconfig`` (openstack.config/keystoneauth).
 This module adds what only the command line does: starting the embedded cloud
 in-process, from its home, when a command needs it and nobody serves it.
 """
@@ -12,7 +12,7 @@ import sys
 import requests
 import yaml
 
-from blockflow import cloudconfig
+from blockflow.clients import cloudconfig
 from blockflow import exceptions
 
 # The command line being parsed: keystoneauth registers the options of the

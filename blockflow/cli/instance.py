@@ -3,9 +3,9 @@
 import contextlib
 import functools
 
-from blockflow import exceptions
 from blockflow.cli import base
 from blockflow.cli import boot as boot_cli
+from blockflow import exceptions
 
 
 class Devices(base.Lister):
@@ -44,8 +44,8 @@ def _override(args):
 
 def _reachable(ref, request_id):
     """One line, within seconds, if the boot's cloud cannot be used now."""
-    from blockflow import clients as clients_module
-    from blockflow.cloud_catalog import check_cloud
+    from blockflow.clients import openstack as clients_module
+    from blockflow.clients.cloud_catalog import check_cloud
     clients = clients_module.Clients(dict(ref, request_id=request_id))
     check_cloud(clients, attach_api='legacy')
 
@@ -69,9 +69,9 @@ class Delete(base.Command):
         return parser
 
     def take_action(self, args):
-        from blockflow import clients as clients_module
-        from blockflow import records
-        from blockflow import teardown
+        from blockflow.clients import openstack as clients_module
+        from blockflow.persistence import records
+        from blockflow.runner import teardown
         from blockflow.cli import cloudopts
         from blockflow.cli import output
         url = boot_cli.records_url(args.connection)
@@ -135,9 +135,9 @@ class Resume(base.Command):
         return parser
 
     def take_action(self, args):
-        from blockflow import cloudconfig
+        from blockflow.clients import cloudconfig
         from blockflow import persistence
-        from blockflow import resume
+        from blockflow.runner import resume
         from blockflow.cli import output
         from blockflow.cli.progress import BootProgress
         quiet = args.quiet or args.formatter == 'json'

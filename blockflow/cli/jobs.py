@@ -11,7 +11,7 @@ LOG = logging.getLogger('blockflow.conductor')
 @contextlib.contextmanager
 def board(url, backend, claim_expiry=None):
     """The jobboard at ``url``, connected; one line if its server cannot be reached."""
-    from blockflow import jobboard
+    from blockflow.runner import jobboard
     from blockflow.cli import errors
     conf = jobboard.board_conf(url)         # an unknown scheme: UsageError
     kwargs = {} if claim_expiry is None else {'claim_expiry': claim_expiry}
@@ -45,7 +45,7 @@ class Conductor(base.Command):
     """
 
     def get_parser(self, prog_name):
-        from blockflow import jobboard
+        from blockflow.runner import jobboard
         parser = super().get_parser(prog_name)
         base.add_jobboard(parser, required=True)
         base.add_connection(parser, 'shared persistence backend')
@@ -64,7 +64,7 @@ class Conductor(base.Command):
         return parser
 
     def take_action(self, args):
-        from blockflow import cloudconfig
+        from blockflow.clients import cloudconfig
         from blockflow.cli import cloudopts
         if cloudopts.explicit(args):
             with cloudopts.selected(args) as ref:
@@ -79,7 +79,7 @@ class Conductor(base.Command):
         import signal
         import socket
 
-        from blockflow import jobboard
+        from blockflow.runner import jobboard
         from blockflow import persistence
         backend = persistence.get_backend(args.connection)
         try:
@@ -142,7 +142,7 @@ class ListJobs(base.Lister):
         return parser
 
     def take_action(self, args):
-        from blockflow import jobboard
+        from blockflow.runner import jobboard
         from blockflow import persistence
         backend = persistence.get_backend(args.connection)
         try:
@@ -159,7 +159,7 @@ class ListJobs(base.Lister):
 
 def _finished(backend, on_board):
     """Boots once posted to the jobboard whose flows ended: they left the board."""
-    from blockflow import resume
+    from blockflow.runner import resume
     from blockflow.inspect import report
     rows = []
     with contextlib.closing(backend.get_connection()) as conn:

@@ -8,13 +8,13 @@ when it finishes (done, failed, reverted), not one per state change;
 import sys
 import threading
 
+from blockflow.request import atom_names
+
 _SHOWN = ('RUNNING', 'SUCCESS', 'FAILURE', 'REVERTING', 'REVERTED', 'REVERT_FAILURE')
 
 
 def _split(instance_uuid, atom_name):
-    rest = atom_name[len(instance_uuid) + 1:] if atom_name.startswith(instance_uuid) \
-        else atom_name
-    device, _sep, step = rest.partition('-')
+    _uuid, device, step = atom_names.parse(atom_name, instance_uuid)
     return device, step
 
 
@@ -42,9 +42,9 @@ class BootProgress:
     def set_plan(self, plan):
         if self.quiet:
             return
-        from blockflow import kinds
+        from blockflow.request import kinds
         for device in plan.devices:
-            dev = device['device_name'].replace('/dev/', '')
+            dev = atom_names.device_key(device)
             total = len(kinds.KINDS[kinds.Kind(device['kind'])].steps)
             self._devices[dev] = _Device(f"{dev} {device['kind']}", total)
         if not self.rich:

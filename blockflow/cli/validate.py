@@ -11,13 +11,13 @@ import json
 import logging
 import sys
 
-from blockflow import exceptions
 from blockflow.cli import base
+from blockflow import exceptions
+from blockflow.request import atom_names
+from blockflow.request import kinds
 
 LOG = logging.getLogger(__name__)
 
-# Fields that hold the id of the device's source (or of the volume itself).
-_ID_FIELDS = ('image_id', 'snapshot_id', 'volume_id', 'backup_id')
 # Field order of the JSON device records (anything else follows, sorted).
 _DEVICE_FIELDS = ('device_name', 'kind', 'source_type', 'destination_type',
                   'boot_index', 'boot_order', 'volume_size', 'disk_bus',
@@ -40,7 +40,7 @@ def _read_error(path, exc):
 
 def load_request(path):
     """The JSON document in ``path``; UsageError naming what is wrong."""
-    from blockflow.validation import request
+    from blockflow.request.validation import request
 
     try:
         raw = request.read_request_body(path)
@@ -71,7 +71,7 @@ def load_request(path):
 def _load_catalog(path):
     if path is None:
         return None
-    from blockflow.validation import catalog
+    from blockflow.request.validation import catalog
 
     try:
         return catalog.JsonCatalog.from_file(path)
@@ -92,7 +92,7 @@ SKIPPED_WITHOUT_CLOUD = ('flavor', 'image', 'volume', 'snapshot', 'backup', 'vol
 
 def _validate(body, args, catalog, config=None):
     from blockflow import conf
-    from blockflow.validation import pipeline
+    from blockflow.request.validation import pipeline
     return pipeline.validate(
         body, microversion=args.microversion, catalog=catalog,
         enable_backup_source=(args.enable_backup_source or
@@ -103,7 +103,7 @@ def _validate(body, args, catalog, config=None):
 def _with_config_file(catalog, args):
     """--config-file settings override a JSON catalog's defaults (not its own "config")."""
     from blockflow import conf
-    from blockflow.validation import catalog as catalog_module
+    from blockflow.request.validation import catalog as catalog_module
     own = {k: v for k, v in catalog.config().items()
            if catalog_module.DEFAULT_CONFIG.get(k) != v}
     catalog._config = dict(conf.validation_config(), **own)
@@ -128,7 +128,7 @@ def check_request(args):
                 plan = _validate(body, args, None, conf.validation_config())
                 args.skipped_checks = list(SKIPPED_WITHOUT_CLOUD)
                 return plan
-            from blockflow import boot as boot_module
+            from blockflow.runner import boot as boot_module
             options = boot_module.BootOptions(
                 instance_uuid=PLANNED_INSTANCE, cloud_ref=ref,
                 microversion=args.microversion,
@@ -147,7 +147,7 @@ def check_request(args):
 
 
 def _flavor_file(path):
-    from blockflow.cloud_catalog import load_flavor_file
+    from blockflow.clients.cloud_catalog import load_flavor_file
     return load_flavor_file(path)
 
 
@@ -162,11 +162,7 @@ def _printable(value):
 
 
 def _kind_spec(device):
-    from blockflow import kinds
-    try:
-        return kinds.KINDS[kinds.Kind(str(device.get('kind')))]
-    except (ValueError, KeyError):
-        return None
+    return kinds.spec_of(device.get('kind'))
 
 
 def device_record(device):
@@ -190,7 +186,7 @@ def steps_of(device):
 
 
 def _ids(device):
-    parts = [f'{field}={device[field]}' for field in _ID_FIELDS
+    parts = [f'{field}={device[field]}' for field in kinds.SOURCE_ID_FIELDS
              if device.get(field)]
     if device.get('volume_type'):
         parts.append(f'volume_type={device["volume_type"]}')
@@ -298,16 +294,17 @@ PLANNED_INSTANCE = '00000000-0000-4000-8000-000000000000'
 
 
 def _draw_plan(plan, path):
-    """The boot flow of this plan, built (not run) and drawn: all tasks pending."""
+    """The boot flow the runner would load for this plan, drawn: all tasks pending."""
+    from blockflow.runner import boot
     from blockflow.inspect import graph
-    from flows import instance
-    flow = instance.create_boot_flow(
-        PLANNED_INSTANCE, plan.devices, {}, {'type': 'env'}, 'test:///default',
-        'attachments', '/nonexistent', 'sqlite://')
+    options = boot.BootOptions(instance_uuid=PLANNED_INSTANCE, cloud_ref={'type': 'env'},
+                               connection='sqlite://', instances_path='/nonexistent')
+    factory_kwargs, _meta = boot.factory_arguments(plan, options)
     dot = graph.build_dot(
-        graph.task_graph(flow), {}, f'plan: {len(plan.devices)} devices',
+        graph.factory_edges(boot.FACTORY, factory_kwargs), {},
+        f'plan: {len(plan.devices)} devices',
         lambda name: graph.default_cluster_of(name, PLANNED_INSTANCE),
-        {d['device_name'].replace('/dev/', ''): f"{d['device_name']} ({d['kind']})"
+        {atom_names.device_key(d): f"{d['device_name']} ({d['kind']})"
          for d in plan.devices})
     try:
         graph.write(dot, path)

@@ -1,9 +1,13 @@
-"""The /admin endpoints' fault specs, checked before anything of them applies."""
+"""The /admin endpoints of the embedded cloud: fault specs, checked before
+anything of them applies, and their handlers (a mixin of ``app.CloudApp``)."""
 
+import json
 import math
 
 from blockflow.cloud import faults as cloud_faults
+from blockflow.cloud.http import json_response as _json
 from blockflow.cloud.volumes import CinderError
+from blockflow.cloud.volumes import policy_denied
 
 LATENCY_KEYS = frozenset(cloud_faults.DEFAULT_PROFILE) | frozenset(
     key for profile in cloud_faults.PROFILES.values() for key in profile)
@@ -91,3 +95,28 @@ def apply(faults, spec, initial_latency):
         faults.fail(rule['op'], rule['nth'], rule['status'], rule['drop'], rule['times'])
     faults.volumes_end_in_error.update(spec['volumes_end_in_error'])
     faults.volumes_stuck_creating.update(spec['volumes_stuck_creating'])
+
+
+class AdminHandlers:
+    def _admin_call(self, request):
+        """/admin needs an admin token, and a JSON body for what changes state."""
+        context = self.identity.context(request.headers)
+        if not context.is_admin:
+            raise policy_denied('blockflow:admin')
+        if request.method not in ('GET', 'HEAD', 'POST', 'DELETE'):
+            raise CinderError(405, 'Method not allowed')
+        if request.method == 'POST' and request.content_type != 'application/json':
+            raise CinderError(415, 'The /admin endpoints take application/json bodies.')
+
+    def admin_faults(self, request, request_id):
+        self._admin_call(request)
+        if request.method == 'POST':
+            spec = checked_spec(self._body(request))
+            apply(self.cloud.faults, spec, self.initial_latency)
+        return _json(200, json.loads(json.dumps(self.cloud.faults.to_dict())), request_id)
+
+    def admin_counters(self, request, request_id):
+        self._admin_call(request)
+        if request.method == 'DELETE':
+            self.cloud.faults.reset_counters()
+        return _json(200, self.cloud.faults.counters(), request_id)

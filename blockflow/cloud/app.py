@@ -2,22 +2,27 @@
 
 Routing with ``routes``, requests and responses with ``webob``. Every response
 carries ``x-openstack-request-id``; Cinder errors use Cinder's bodies. Handlers
-live in mixins by resource (``app_volumes``, ``app_resources``); this module
-holds the plumbing every request goes through: auth, microversion, faults.
+live in one mixin per service: Keystone (``app_identity``), Cinder
+(``app_volumes``, ``app_resources``, ``app_types``), Glance (``app_images``),
+/admin (``admin``); this module holds the routes and the plumbing every
+request goes through: auth, microversion, faults, paging.
 """
 
 import json
 import logging
-import socket
 import uuid
 
 import routes
 import webob.dec
 
+from blockflow.cloud import admin
+from blockflow.cloud import app_identity
+from blockflow.cloud import app_images
 from blockflow.cloud import app_resources
 from blockflow.cloud import app_types
 from blockflow.cloud import app_volumes
 from blockflow.cloud import identity
+from blockflow.cloud import listing
 from blockflow.cloud.http import json_response as _json
 from blockflow.cloud import validation
 from blockflow.cloud.faults import InjectedFault
@@ -110,8 +115,14 @@ def _routes(mapper):
     add('/admin/counters', action='admin_counters')
 
 
-class CloudApp(app_volumes.VolumeHandlers, app_resources.ResourceHandlers,
-               app_types.TypeHandlers):
+class CloudApp(app_identity.IdentityHandlers,          # Keystone
+               app_volumes.VolumeHandlers, app_resources.ResourceHandlers,
+               app_types.TypeHandlers,                  # Cinder
+               app_images.ImageHandlers,                # Glance
+               admin.AdminHandlers):                    # /admin
+    """The WSGI app: routing and the plumbing every request goes through; the
+    handlers come from one mixin per service."""
+
     def __init__(self, cloud, auth_strategy='keystone'):
         self.cloud = cloud
         self.identity = identity.Identity(auth_strategy)
@@ -200,57 +211,16 @@ class CloudApp(app_volumes.VolumeHandlers, app_resources.ResourceHandlers,
         doc = self._visible(context, kind, ident)
         return doc['project_id'] if doc else context.project_id
 
-    # --- keystone ----------------------------------------------------------------
-    def auth(self, request, request_id):
-        try:
-            body = self._body(request) or {}
-            token, name, account, issued, expires = self.identity.authenticate(body)
-        except (KeyError, TypeError, AttributeError, CinderError):
-            return _json(400, {'error': {'code': 400, 'title': 'Bad Request',
-                                         'message': 'Invalid authentication request'}},
-                         request_id)
-        except PermissionError:
-            return _json(401, {'error': {'code': 401, 'title': 'Unauthorized',
-                                         'message': identity.UNAUTHORIZED}}, request_id)
-        base = self.public_url
-        volume_url = f'{base}/volume/v3/{account.project_id}'
-
-        def endpoints(url, interfaces=('public', 'internal')):
-            return [{'interface': i, 'region': 'RegionOne', 'region_id': 'RegionOne',
-                     'id': i, 'url': url} for i in interfaces]
-        catalog = [
-            {'type': 'volumev3', 'name': 'cinderv3', 'id': 'volumev3',
-             'endpoints': endpoints(volume_url)},
-            {'type': 'block-storage', 'name': 'cinder', 'id': 'block-storage',
-             'endpoints': endpoints(volume_url, ('public',))},
-            {'type': 'image', 'name': 'glance', 'id': 'image',
-             'endpoints': endpoints(f'{base}/image')},
-        ]
-        token_body = {'token': {
-            'methods': ['password'], 'expires_at': expires, 'issued_at': issued,
-            'user': {'id': name, 'name': name, 'domain': {'id': 'default', 'name': 'Default'}},
-            'project': {'id': account.project_id, 'name': account.project_name,
-                        'domain': {'id': 'default', 'name': 'Default'}},
-            'roles': [{'id': r, 'name': r} for r in account.roles], 'catalog': catalog}}
-        return _json(201, token_body, request_id, {'X-Subject-Token': token})
-
-    @property
-    def public_url(self):
-        """Where the cloud listens (never the caller's Host header, which anyone
-        can set); a wildcard bind is named by this host's name."""
-        scheme, _sep, rest = self.cloud.url.partition('://')
-        host, _sep, port = rest.rpartition(':')
-        if host in ('0.0.0.0', '::', '[::]', ''):
-            host = socket.getfqdn()
-        return f'{scheme}://{host}:{port}'
-
-    def identity_version(self, request, request_id):
-        return _json(200, {'version': {'id': 'v3.14', 'status': 'stable', 'links': [
-            {'rel': 'self', 'href': f'{self.public_url}/identity/v3/'}]}}, request_id)
-
-    def volume_versions(self, request, request_id):
-        return _json(300, {'versions': [{
-            'id': 'v3.0', 'status': 'CURRENT', 'version': '3.71', 'min_version': '3.0',
-            'updated': '2023-08-31T00:00:00Z',
-            'links': [{'rel': 'self', 'href': f'{self.public_url}/volume/v3/'}]}]},
-            request_id)
+    def _listed(self, request, request_id, version, key, found, view, summary=False):
+        """One page of a Cinder list: views, next-page links, the 3.45 count."""
+        page, links, count = listing.paginate(request, found, key,
+                                              self.public_url + request.path)
+        views = [view(item) for item in page]
+        if summary:
+            views = [{k: v[k] for k in ('id', 'name', 'links')} for v in views]
+        body = {key: views}
+        if links:
+            body[f'{key}_links'] = links
+        if version >= (3, 45) and listing.flag(request.GET, 'with_count'):
+            body['count'] = count
+        return self._ok(request, request_id, body)

@@ -1,21 +1,15 @@
-"""Snapshot, backup, type, zone, quota, service/pool, Glance and /admin handlers.
+"""Cinder's snapshot, backup, zone, limit, quota and service/pool handlers.
 
 A mixin of ``app.CloudApp``. A project sees and touches only its own
 snapshots, backups and quotas; an admin may cross projects (``all_tenants``).
 """
 
-import json
-
-import webob
-
-from blockflow.cloud import admin
 from blockflow.cloud.app_volumes import AVAILABILITY_ZONES
-from blockflow.cloud import glance
 from blockflow.cloud import listing
 from blockflow.cloud import validation
-from blockflow.cloud.http import json_response as _json
 from blockflow.cloud.volumes import CinderError
 from blockflow.cloud.volumes import not_found
+from blockflow.cloud.volumes import policy_denied
 
 HOST = 'blockflow@embedded'
 # Limits kept beside the volumes/snapshots/gigabytes ones (what real Cinder defaults to).
@@ -70,19 +64,19 @@ def public_backup(backup, version, base):
     return view
 
 
-def _policy(action):
-    return CinderError(403, f"Policy doesn't allow {action} to be performed.")
-
-
 class ResourceHandlers:
-    # --- snapshots ----------------------------------------------------------------
-    def snapshot_create(self, request, request_id, project_id):
-        context, version = self._cinder(request, request_id, project_id, 'snapshot.create')
-        spec = self._element(request, 'snapshot')
+    def _of_volume(self, request, context, element):
+        """A snapshot's or backup's create body: (spec, volume id, project to act in)."""
+        spec = self._element(request, element)
         for key in ('name', 'description'):
             validation.optional_string(spec, key)
         volume_id = validation.volume_id_field(spec, 'volume_id')
-        scope = self._scope(context, 'volumes', volume_id)
+        return spec, volume_id, self._scope(context, 'volumes', volume_id)
+
+    # --- snapshots ----------------------------------------------------------------
+    def snapshot_create(self, request, request_id, project_id):
+        context, version = self._cinder(request, request_id, project_id, 'snapshot.create')
+        spec, volume_id, scope = self._of_volume(request, context, 'snapshot')
         self._check_snapshot_force(spec, scope, volume_id, version)
         snapshot = self.cloud.cinder.create_snapshot(scope, dict(spec, volume_id=volume_id))
         return self._ok(request, request_id,
@@ -110,14 +104,8 @@ class ResourceHandlers:
         found = self.cloud.store.list('snapshots', where=lambda s: (
             (every or s.get('project_id') == context.project_id)
             and all(s.get(k) == v for k, v in wanted.items())))
-        page, links, count = listing.paginate(request, found, 'snapshots',
-                                              self.public_url + request.path)
-        body = {'snapshots': [public_snapshot(s, version) for s in page]}
-        if links:
-            body['snapshots_links'] = links
-        if version >= (3, 45) and listing.flag(query, 'with_count'):
-            body['count'] = count
-        return self._ok(request, request_id, body)
+        return self._listed(request, request_id, version, 'snapshots', found,
+                            lambda s: public_snapshot(s, version))
 
     def snapshot_show(self, request, request_id, project_id, snapshot_id):
         context, version = self._cinder(request, request_id, project_id, 'snapshot.get')
@@ -157,11 +145,7 @@ class ResourceHandlers:
     # --- backups ----------------------------------------------------------------------
     def backup_create(self, request, request_id, project_id):
         context, _version = self._cinder(request, request_id, project_id, 'backup.create')
-        spec = self._element(request, 'backup')
-        for key in ('name', 'description'):
-            validation.optional_string(spec, key)
-        volume_id = validation.volume_id_field(spec, 'volume_id')
-        scope = self._scope(context, 'volumes', volume_id)
+        spec, volume_id, scope = self._of_volume(request, context, 'backup')
         backup = self.cloud.cinder.create_backup(scope, dict(spec, volume_id=volume_id))
         return self._ok(request, request_id, {'backup': {
             'id': backup['id'], 'name': backup['name'],
@@ -173,17 +157,9 @@ class ResourceHandlers:
         every = context.is_admin and listing.all_tenants(request.GET)
         found = self.cloud.store.list('backups', where=lambda b: (
             every or b.get('project_id') == context.project_id))
-        page, links, count = listing.paginate(request, found, 'backups',
-                                              self.public_url + request.path)
-        views = [public_backup(b, version, self.public_url) for b in page]
-        if view == 'summary':
-            views = [{k: v[k] for k in ('id', 'name', 'links')} for v in views]
-        body = {'backups': views}
-        if links:
-            body['backups_links'] = links
-        if version >= (3, 45) and listing.flag(request.GET, 'with_count'):
-            body['count'] = count
-        return self._ok(request, request_id, body)
+        return self._listed(request, request_id, version, 'backups', found,
+                            lambda b: public_backup(b, version, self.public_url),
+                            summary=view == 'summary')
 
     def backup_show(self, request, request_id, project_id, backup_id):
         context, version = self._cinder(request, request_id, project_id, 'backup.get')
@@ -210,7 +186,7 @@ class ResourceHandlers:
     def _admin_only(self, request, request_id, project_id, op, action):
         context, version = self._cinder(request, request_id, project_id, op)
         if not context.is_admin:
-            raise _policy(action)
+            raise policy_denied(action)
         return version
 
     def services(self, request, request_id, project_id):
@@ -248,7 +224,7 @@ class ResourceHandlers:
     def quota_set_show(self, request, request_id, project_id, target_id):
         context, _version = self._cinder(request, request_id, project_id, 'quota.get')
         if target_id != context.project_id and not context.is_admin:
-            raise _policy('volume_extension:quotas:show')
+            raise policy_denied('volume_extension:quotas:show')
         quota_set = self._quota_set(target_id)
         if listing.flag(request.GET, 'usage'):
             in_use = self._usage(target_id)
@@ -292,79 +268,3 @@ class ResourceHandlers:
         quota_set = self._quota_set(target_id)
         quota_set.pop('id')
         return self._ok(request, request_id, {'quota_set': quota_set})
-
-    # --- glance -----------------------------------------------------------------------
-    def _glance(self, request, request_id, op):
-        try:
-            self.identity.optional_context(request.headers)
-        except CinderError:
-            return self._glance_error(401, 'Unauthorized',
-                                      'This server could not verify that you are '
-                                      'authorized to access the document you requested.',
-                                      request_id)
-        self.cloud.faults.on_call(op)
-        return None
-
-    @staticmethod
-    def _glance_error(status, title, message, request_id):
-        return _json(status, {'code': status, 'title': title, 'message': message},
-                     request_id)
-
-    def image_versions(self, request, request_id):
-        return _json(200, {'versions': [{'id': 'v2.16', 'status': 'CURRENT', 'links': [
-            {'rel': 'self', 'href': f'{self.public_url}/image/v2/'}]}]}, request_id)
-
-    def image_schema(self, request, request_id):
-        return self._glance(request, request_id, 'image.schema') or \
-            _json(200, glance.IMAGE_SCHEMA, request_id)
-
-    def images_list(self, request, request_id):
-        refused = self._glance(request, request_id, 'image.list')
-        return refused or _json(200, {'images': self.cloud.glance.list(
-            request.GET.get('name'))}, request_id)
-
-    def image_show(self, request, request_id, image_id):
-        refused = self._glance(request, request_id, 'image.get')
-        if refused:
-            return refused
-        image = self.cloud.glance.get(image_id)
-        if image is None:
-            return self._glance_error(404, 'Not Found', f'No image found with ID {image_id}',
-                                      request_id)
-        return _json(200, image, request_id)
-
-    def image_file(self, request, request_id, image_id):
-        refused = self._glance(request, request_id, 'image.download')
-        if refused:
-            return refused
-        if self.cloud.glance.get(image_id) is None:
-            return self._glance_error(404, 'Not Found', f'No image found with ID {image_id}',
-                                      request_id)
-        response = webob.Response(content_type='application/octet-stream')
-        response.body_file = open(self.cloud.glance.file_path(image_id), 'rb')
-        response.headers['x-openstack-request-id'] = request_id
-        return response
-
-    # --- admin ------------------------------------------------------------------------
-    def _admin_call(self, request):
-        """/admin needs an admin token, and a JSON body for what changes state."""
-        context = self.identity.context(request.headers)
-        if not context.is_admin:
-            raise _policy('blockflow:admin')
-        if request.method not in ('GET', 'HEAD', 'POST', 'DELETE'):
-            raise CinderError(405, 'Method not allowed')
-        if request.method == 'POST' and request.content_type != 'application/json':
-            raise CinderError(415, 'The /admin endpoints take application/json bodies.')
-
-    def admin_faults(self, request, request_id):
-        self._admin_call(request)
-        if request.method == 'POST':
-            spec = admin.checked_spec(self._body(request))
-            admin.apply(self.cloud.faults, spec, self.initial_latency)
-        return _json(200, json.loads(json.dumps(self.cloud.faults.to_dict())), request_id)
-
-    def admin_counters(self, request, request_id):
-        self._admin_call(request)
-        if request.method == 'DELETE':
-            self.cloud.faults.reset_counters()
-        return _json(200, self.cloud.faults.counters(), request_id)

@@ -9,6 +9,7 @@ from blockflow.cloud import app_types
 from blockflow.cloud import listing
 from blockflow.cloud import validation
 from blockflow.cloud import volumes as volumes_module
+from blockflow.cloud.http import json_response as _json
 from blockflow.cloud.volumes import CinderError
 from blockflow.cloud.volumes import not_found
 
@@ -69,6 +70,13 @@ def public_attachment(attachment):
 
 
 class VolumeHandlers:
+    def volume_versions(self, request, request_id):
+        return _json(300, {'versions': [{
+            'id': 'v3.0', 'status': 'CURRENT', 'version': '3.71', 'min_version': '3.0',
+            'updated': '2023-08-31T00:00:00Z',
+            'links': [{'rel': 'self', 'href': f'{self.public_url}/volume/v3/'}]}]},
+            request_id)
+
     # --- volumes -----------------------------------------------------------------------
     def _check_sources(self, context, spec):
         """Sources of a new volume must be the caller's (or any, for an admin)."""
@@ -131,17 +139,8 @@ class VolumeHandlers:
             projects = sorted(set(self.cloud.store.field('volumes', 'project_id')))
         found = [v for project in projects
                  for v in self.cloud.cinder.list_volumes(project, filters)]
-        page, links, count = listing.paginate(request, found, 'volumes',
-                                              self.public_url + request.path)
-        views = [public_volume(v, version) for v in page]
-        if view == 'summary':
-            views = [{k: v[k] for k in ('id', 'name', 'links')} for v in views]
-        body = {'volumes': views}
-        if links:
-            body['volumes_links'] = links
-        if version >= (3, 45) and listing.flag(query, 'with_count'):
-            body['count'] = count
-        return self._ok(request, request_id, body)
+        return self._listed(request, request_id, version, 'volumes', found,
+                            lambda v: public_volume(v, version), summary=view == 'summary')
 
     def volume_show(self, request, request_id, project_id, volume_id):
         context, version = self._cinder(request, request_id, project_id, 'volume.get')

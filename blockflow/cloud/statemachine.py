@@ -33,7 +33,6 @@ SNAPSHOT_RESET_AT_START = {'creating': 'error'}
 
 DELETABLE = ('available', 'error', 'error_restoring', 'error_extending',
              'error_managing')
-ATTACHABLE = ('available', 'reserved', 'downloading')
 
 
 class IllegalTransition(ValueError):

@@ -19,7 +19,6 @@ from blockflow.cloud.store import utc_stamp
 
 GiB = 1024 ** 3
 SERVICE_UUID = 'b1f0c0de-0000-4000-8000-00000000cafe'
-BACKENDS = ('local', 'rbd', 'iscsi')
 SEED_VOLUMES = (('56494430-5460-4582-a3d0-e22cb4ef0cd2', 'existing-data', 'false'),
                 ('9a53945a-b745-493e-8710-0f2c92e1fb5f', 'snapshot-parent', 'true'))
 SEED_SNAPSHOT = '3c1d5f8e-7a2b-4c9d-9e0f-1a2b3c4d5e6f'
@@ -102,6 +101,10 @@ def _size_message(size):
 
 def not_found(kind, ident):
     return CinderError(404, f'{kind} {ident} could not be found.')
+
+
+def policy_denied(action):
+    return CinderError(403, f"Policy doesn't allow {action} to be performed.")
 
 
 class Cinder:

@@ -3,13 +3,11 @@
 from oslo_config import cfg
 
 from blockflow.conf import cloud
-from blockflow.conf import engine
-from blockflow.conf import hypervisor
 from blockflow.conf import validation
 
 CONF = cfg.CONF
 
-_AREAS = (validation, cloud, engine, hypervisor)
+_AREAS = (validation, cloud)
 
 for _area in _AREAS:
     _area.register_opts(CONF)

@@ -23,12 +23,21 @@ cloud_opts = [
                help='JSON file of flavors ({"ID": {"name", "root_gb", "ephemeral_gb", '
                     '"swap", "vcpus", "memory_mb"}}) for clouds without a Compute API.'),
 ]
+# blockflow's own Cinder client behaviour; the group is Nova's [cinder].
+cinder_group = cfg.OptGroup('cinder', title='Nova [cinder] settings blockflow honours')
+cinder_client_opts = [
+    cfg.FloatOpt('volume_poll_interval', default=0.03, min=0.01,
+                 help='Seconds between the starts of two status polls (blockflow: one '
+                      'list call for all the volumes a process waits on).'),
+]
 
 
 def register_opts(conf):
     conf.register_group(cloud_group)
     conf.register_opts(cloud_opts, group=cloud_group)
+    conf.register_group(cinder_group)
+    conf.register_opts(cinder_client_opts, group=cinder_group)
 
 
 def list_opts():
-    return [(cloud_group, cloud_opts)]
+    return [(cloud_group, cloud_opts), (cinder_group, cinder_client_opts)]

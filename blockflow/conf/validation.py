@@ -18,9 +18,6 @@ compute_opts = [
 cinder_opts = [
     cfg.BoolOpt('cross_az_attach', default=True,
                 help='Allow attaching volumes from another availability zone.'),
-    cfg.FloatOpt('volume_poll_interval', default=0.03, min=0.01,
-                 help='Seconds between the starts of two status polls (blockflow: one '
-                      'list call for all the volumes a process waits on).'),
 ]
 blockflow_opts = [
     cfg.BoolOpt('enable_backup_source', default=False,

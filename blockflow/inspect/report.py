@@ -9,6 +9,7 @@ TaskFlow's engine or networkx); a TaskFlow persistence connection works too.
 from taskflow import states
 
 from blockflow.persistence import reader
+from blockflow.request import atom_names
 
 FINISHED_FLOW_STATES = frozenset({states.SUCCESS, states.FAILURE, states.REVERTED})
 _DONE_ATOM_STATES = frozenset({states.SUCCESS, states.IGNORE})
@@ -21,16 +22,11 @@ def _atoms(flow_detail):
 
 
 def _device_of(atom_name, prefix):
-    # The token after the instance prefix, as inspect/graph.py clusters atoms
-    # (not imported from there: it loads TaskFlow's compiler and networkx).
-    rest = atom_name[len(prefix):].lstrip('-') if prefix and \
-        atom_name.startswith(prefix) else atom_name
-    return rest.split('-', 1)[0] or atom_name
+    return atom_names.group_of(atom_name, prefix)
 
 
 def _step_of(atom_name, device):
-    marker = f'-{device}-'
-    return atom_name.split(marker, 1)[1] if marker in atom_name else atom_name
+    return atom_names.step_of(atom_name, device)
 
 
 def _volume_id(result, step=''):
@@ -123,8 +119,8 @@ def leftovers(flow_detail):
         return []
     if not rows:
         return []
-    from blockflow import records
-    return [{'device': (row['device_name'] or '-').replace('/dev/', ''),
+    from blockflow.persistence import records
+    return [{'device': atom_names.strip_dev(row['device_name'] or '-'),
              'resource': row['resource'], 'resource_id': row['resource_id'],
              'call': row['call'], 'error': row['error'],
              'line': records.describe_leftover(row)} for row in rows]

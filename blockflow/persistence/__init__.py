@@ -17,13 +17,13 @@ from stevedore import exception as stevedore_exc
 from stevedore import extension
 
 from blockflow import exceptions
+from blockflow import statedir
 
 NAMESPACE = 'blockflow.persistence'
 
 
 def state_dir():
-    base = os.environ.get('XDG_STATE_HOME') or os.path.expanduser('~/.local/state')
-    path = os.path.join(base, 'blockflow')
+    path = statedir.state_path()
     os.makedirs(path, mode=0o700, exist_ok=True)
     return path
 

@@ -12,7 +12,7 @@ TaskFlow models are turned into the same plain records.
 The tables read are TaskFlow's (``logbooks``, ``flowdetails``,
 ``atomdetails``: taskflow/persistence/backends/sqlalchemy/tables.py, whose
 JSON columns are text on sqlite) and blockflow's records tables
-(``blockflow/records.py``). Rows come in insertion order, the order TaskFlow's
+(``blockflow/persistence/records.py``). Rows come in insertion order, the order TaskFlow's
 own backend hands them out on sqlite; nothing is compiled or rebuilt.
 """
 
@@ -266,7 +266,7 @@ def device_records(url, instance_uuid):
     ``records.Records.for_instance`` gives them (secrets masked)."""
     path = sqlite_path(url)
     if path is None:
-        from blockflow import records
+        from blockflow.persistence import records
         return records.Records(url).for_instance(instance_uuid)
     with contextlib.closing(_SqliteFile(path)) as db:
         rows = db.rows('blockflow_block_device_mapping',
@@ -284,7 +284,7 @@ def instance_boot(url, instance_uuid):
     """``{'cloud_ref', 'request_id'}`` of an instance's boot, or None."""
     path = sqlite_path(url)
     if path is None:
-        from blockflow import records
+        from blockflow.persistence import records
         return records.Records(url).instance(instance_uuid)
     with contextlib.closing(_SqliteFile(path)) as db:
         rows = db.rows('blockflow_instance_cloud',
@@ -300,7 +300,7 @@ def open_leftovers(url, instance_uuid):
     (``records.Leftovers.open_for``)."""
     path = sqlite_path(url)
     if path is None:
-        from blockflow import records
+        from blockflow.persistence import records
         return records.Leftovers(url).open_for(instance_uuid)
     with contextlib.closing(_SqliteFile(path)) as db:
         rows = db.rows('blockflow_leftover',

@@ -3,8 +3,8 @@ on the embedded cloud, which seeds the backup the example names."""
 
 import json
 
-from blockflow import boot as boot_module
-from blockflow import teardown
+from blockflow.runner import boot as boot_module
+from blockflow.runner import teardown
 from tests.boot.test_boot_e2e import EXAMPLES
 from tests.boot.test_boot_e2e import _attachments
 from tests.boot.test_boot_e2e import _blockflow_volumes

@@ -9,10 +9,10 @@ import uuid
 
 import pytest
 
-from blockflow import boot as boot_module
-from blockflow import clients as clients_module
-from blockflow.hypervisor import domain
+from blockflow.clients.hypervisor import domain
+from blockflow.clients import openstack as clients_module
 from blockflow.cloud.server import read_request_log
+from blockflow.runner import boot as boot_module
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / 'examples'
 USER_VOLUME = '56494430-5460-4582-a3d0-e22cb4ef0cd2'
@@ -155,7 +155,7 @@ def _assert_nothing_left(cloud, options, tmp_path):
 
 @pytest.mark.parametrize('attach_api', ['attachments', 'legacy'])
 def test_delete_tears_down_exactly_what_it_should(embedded_cloud, tmp_path, attach_api):
-    from blockflow import teardown
+    from blockflow.runner import teardown
     options = _options(embedded_cloud, tmp_path, attach_api)
     _plan, outcome, rows = boot_module.boot(copy.deepcopy(ALL_KINDS), options)
     assert outcome.ok, outcome.failure
@@ -199,7 +199,7 @@ def _blank_request(n):
 def test_waiting_volumes_are_polled_together(embedded_cloud, tmp_path):
     """Status polls happen once per interval, however many devices are waiting."""
     import time
-    from tasks import volume_poller
+    from blockflow.clients import volume_poller
     embedded_cloud.faults.set_latency(create_base_s=0.8)
     for n in (2, 12):
         embedded_cloud.faults.reset_counters()

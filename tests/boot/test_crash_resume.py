@@ -14,8 +14,8 @@ from cinderclient import client as cinder_client
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
-from blockflow import crashpoints
 from blockflow.cloud import app as cloud_app
+from blockflow.runner import crashpoints
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / 'examples' / 'all-kinds.json'
 VOLUME_DEVICES = {'vda', 'vdd', 'vde', 'vdf'}

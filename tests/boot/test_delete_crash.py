@@ -5,8 +5,8 @@ import uuid
 
 import pytest
 
-from blockflow import crashpoints
-from blockflow import records
+from blockflow.persistence import records
+from blockflow.runner import crashpoints
 from flows import delete as delete_flows
 from tests.boot import test_crash_resume as crash
 

@@ -18,13 +18,13 @@ import uuid
 
 import pytest
 
-from blockflow import boot as boot_module
-from blockflow import engine as engine_module
-from blockflow import persistence
-from blockflow import records
-from blockflow import teardown
+from blockflow.clients.hypervisor import domain
 from blockflow.cloud.server import EmbeddedCloud
-from blockflow.hypervisor import domain
+from blockflow import persistence
+from blockflow.persistence import records
+from blockflow.runner import boot as boot_module
+from blockflow.runner import engine as engine_module
+from blockflow.runner import teardown
 from tests.boot.test_boot_e2e import ALL_KINDS
 from tests.boot.test_boot_e2e import USER_VOLUME
 from tests.fixtures import lossy_proxy

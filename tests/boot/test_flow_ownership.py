@@ -15,9 +15,9 @@ import uuid
 import requests
 from taskflow.persistence import models
 
-from blockflow import crashpoints
 from blockflow import persistence
 from blockflow.persistence import claims
+from blockflow.runner import crashpoints
 from tests.boot.test_crash_resume import _blockflow, _cinder, _env
 
 # Two volume devices, nothing local: a boot light enough to repeat ten times.

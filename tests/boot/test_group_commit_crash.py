@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from blockflow import crashpoints
+from blockflow.runner import crashpoints
 from tests.boot import test_crash_resume as crash_resume
 from tests.persistence.test_group_commit import stock_states
 

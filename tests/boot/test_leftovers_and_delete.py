@@ -5,10 +5,10 @@ import json
 
 from cinderclient import exceptions as cinder_exc
 
-from blockflow import clients as clients_module
-from blockflow import records
+from blockflow.clients import openstack as clients_module
+from blockflow.persistence import records
+from blockflow.runner import teardown
 from blockflow import secrets
-from blockflow import teardown
 from tasks import retrying
 from tests.boot.test_boot_e2e import ALL_KINDS
 from tests.boot.test_boot_e2e import USER_VOLUME

@@ -14,8 +14,8 @@ import uuid
 
 import pytest
 
-from blockflow import kinds
-from blockflow import localdisk
+from blockflow.clients import localdisk
+from blockflow.request import kinds
 from tasks.local_disk import CreateLocalDisk
 
 INSTANCE = '0f5a3c1e-6d7b-4e8f-9a0b-1c2d3e4f5a6b'
@@ -86,7 +86,7 @@ def test_mkfs_enospc_leaves_no_part_file_and_names_the_reason(small_fs):
 
 CHILD = r'''
 import json, resource, signal, sys
-from blockflow import localdisk
+from blockflow.clients import localdisk
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
 root, instance, device = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
@@ -172,8 +172,8 @@ def test_image_download_enospc_leaves_no_partial_base(small_fs, qcow2_image):
 def test_boot_on_a_full_instances_path_says_why_and_leaves_nothing(embedded_cloud, small_fs):
     import copy
     import pathlib
-    from blockflow import boot as boot_module
-    from blockflow import clients as clients_module
+    from blockflow.runner import boot as boot_module
+    from blockflow.clients import openstack as clients_module
     root = small_fs('2m')
     request = json.loads((pathlib.Path(__file__).resolve().parents[2] / 'examples' /
                           'all-kinds.json').read_text())

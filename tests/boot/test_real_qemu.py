@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
-from blockflow.hypervisor import disk_config
-from blockflow.hypervisor import domain
+from blockflow.clients.hypervisor import disk_config
+from blockflow.clients.hypervisor import domain
 
 LIBVIRTD = shutil.which('libvirtd') or '/usr/sbin/libvirtd'
 VIRTLOGD = shutil.which('virtlogd') or '/usr/sbin/virtlogd'

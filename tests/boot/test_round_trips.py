@@ -10,8 +10,8 @@ duplicate.
 
 import uuid
 
-from blockflow import boot as boot_module
-from blockflow import clients as clients_module
+from blockflow.clients import openstack as clients_module
+from blockflow.runner import boot as boot_module
 from tests.fixtures.lossy_proxy import proxied_ref
 from tests.fixtures.lossy_proxy import LossyProxy
 

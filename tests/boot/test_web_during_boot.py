@@ -14,12 +14,12 @@ import uuid
 import pytest
 from taskflow.persistence import backends
 
-from blockflow import boot as boot_module
-from blockflow import clients as clients_module
 from blockflow.cli import main as cli
+from blockflow.clients import openstack as clients_module
 from blockflow.cloud.server import EmbeddedCloud
 from blockflow.inspect import report
 from blockflow.inspect import web
+from blockflow.runner import boot as boot_module
 
 CHROMIUM = shutil.which('chromium')
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / 'examples' / 'all-kinds.json'

@@ -7,10 +7,10 @@ import uuid
 import libvirt
 import pytest
 
-from blockflow import boot as boot_module
-from blockflow import clients as clients_module
+from blockflow.clients import openstack as clients_module
 from blockflow import exceptions
-from blockflow.validation import catalog
+from blockflow.request.validation import catalog
+from blockflow.runner import boot as boot_module
 from tasks import cinder_attach
 
 

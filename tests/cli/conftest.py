@@ -12,7 +12,7 @@ def flow_db(tmp_path):
     from taskflow.persistence import models
 
     from blockflow import persistence
-    from blockflow import records
+    from blockflow.persistence import records
     url = f'sqlite:///{tmp_path}/flows.sqlite'
     backend = persistence.get_backend(url)
     try:

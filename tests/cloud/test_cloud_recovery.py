@@ -14,10 +14,10 @@ import uuid
 import pytest
 from cinderclient import exceptions as cinder_exc
 
-from blockflow import boot as boot_module
-from blockflow import cloudconfig
-from blockflow.cloud import store as cloud_store
+from blockflow.clients import cloudconfig
 from blockflow.cloud.server import EmbeddedCloud
+from blockflow.cloud import store as cloud_store
+from blockflow.runner import boot as boot_module
 
 NEVER_S = 600.0         # a creation or delete that will not finish before the stop
 

@@ -278,7 +278,7 @@ def test_validate_checks_against_a_live_cloud(embedded_cloud_process, tmp_path):
 
 def test_crashed_boot_resumes_and_deletes_in_its_cloud_under_its_request_id(
         embedded_cloud_process, tmp_path):
-    from blockflow import crashpoints
+    from blockflow.runner import crashpoints
     cloud = embedded_cloud_process
     boot_env = _clean_env(tmp_path, OS_CLIENT_CONFIG_FILE=cloud.clouds_yaml,
                           **{crashpoints.ENV: 'after:vdf-create-volume'})

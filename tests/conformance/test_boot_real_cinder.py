@@ -7,10 +7,10 @@ import uuid
 
 import pytest
 
-from blockflow import boot as boot_module
-from blockflow import cloud_catalog
+from blockflow.clients import cloud_catalog
+from blockflow.clients.hypervisor import domain
 from blockflow.cloud import glance as cloud_glance
-from blockflow.hypervisor import domain
+from blockflow.runner import boot as boot_module
 
 pytestmark = pytest.mark.realcinder
 

@@ -14,7 +14,7 @@ import uuid
 import pytest
 import requests
 
-from blockflow import clients as clients_module
+from blockflow.clients import openstack as clients_module
 from blockflow.cloud import glance as cloud_glance
 from blockflow.cloud.server import EmbeddedCloud
 

@@ -3,7 +3,7 @@ import os-brick): they must stay os-brick's."""
 
 from os_brick import initiator
 
-from blockflow.hypervisor import connectors
+from blockflow.clients.hypervisor import connectors
 
 
 def test_protocol_names_are_os_bricks():

@@ -11,11 +11,11 @@ import pytest
 from taskflow import engines
 from taskflow.patterns import linear_flow
 
-from blockflow import boot as boot_module
-from blockflow import clients as clients_module
+from blockflow.clients.hypervisor import connectors
+from blockflow.clients.hypervisor import domain
+from blockflow.clients import openstack as clients_module
+from blockflow.runner import boot as boot_module
 from blockflow import secrets
-from blockflow.hypervisor import connectors
-from blockflow.hypervisor import domain
 from tasks import cinder_attach
 from tasks import hypervisor as hv_tasks
 

@@ -17,11 +17,11 @@ from taskflow import engines
 from taskflow import task
 from taskflow.patterns import linear_flow
 
-from blockflow import boot as boot_module
-from blockflow import cloud_catalog
+from blockflow.clients import cloud_catalog
+from blockflow.clients.hypervisor import connectors
+from blockflow.clients.hypervisor import domain
 from blockflow import persistence
-from blockflow.hypervisor import connectors
-from blockflow.hypervisor import domain
+from blockflow.runner import boot as boot_module
 from tasks import cinder_attach
 from tasks import hypervisor as hv_tasks
 

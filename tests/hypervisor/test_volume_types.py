@@ -9,8 +9,8 @@ from os_brick.initiator.connectors import iscsi
 from os_brick.initiator.connectors import local
 from os_brick.initiator.connectors import nvmeof
 
-from blockflow.hypervisor import connectors
-from blockflow.hypervisor import disk_config
+from blockflow.clients.hypervisor import connectors
+from blockflow.clients.hypervisor import disk_config
 
 TYPES = {
     'iscsi': (disk_config.AttachedBlockBuilder, iscsi.ISCSIConnector),

@@ -13,7 +13,7 @@ from taskflow import task
 from taskflow.patterns import linear_flow
 from taskflow.patterns import unordered_flow
 
-from blockflow import engine as engine_module
+from blockflow.runner import engine as engine_module
 from blockflow import persistence
 from blockflow.persistence import group_commit
 

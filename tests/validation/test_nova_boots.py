@@ -12,7 +12,7 @@ import json
 import pytest
 
 from blockflow import exceptions
-from blockflow.validation import catalog as catalog_module
+from blockflow.request.validation import catalog as catalog_module
 from tests.validation.test_rules import (BOOT_VOLUME, BSM, IMAGE, MISSING,
                                          ROOT_IMAGE_LOCAL, SNAPSHOT, VOLUME,
                                          blank_vol, body, catalog_data,

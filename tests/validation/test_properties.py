@@ -7,9 +7,9 @@ from hypothesis import given, settings, HealthCheck
 from hypothesis import strategies as st
 
 from blockflow import exceptions
-from blockflow.validation import pipeline
+from blockflow.request.validation import pipeline
 from tests.validation.test_rules import catalog_data
-from blockflow.validation.catalog import JsonCatalog
+from blockflow.request.validation.catalog import JsonCatalog
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
                     st.text(max_size=30), st.sampled_from(

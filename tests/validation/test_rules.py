@@ -8,8 +8,8 @@ import pathlib
 import pytest
 
 from blockflow import exceptions
-from blockflow.validation import pipeline
-from blockflow.validation.catalog import JsonCatalog
+from blockflow.request.validation.catalog import JsonCatalog
+from blockflow.request.validation import pipeline
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / 'examples'
 IMAGE = 'ac408821-c95a-448f-9292-73986c790911'

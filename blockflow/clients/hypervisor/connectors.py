@@ -20,6 +20,7 @@ import threading
 
 from blockflow import exceptions
 from blockflow import secrets
+from blockflow import statedir
 
 _PROBE_LOCK = threading.Lock()
 _BRICK_LOCK = threading.Lock()
@@ -68,8 +69,7 @@ def prefetch():
 
 
 def _default_lock_path():
-    state = os.environ.get('XDG_STATE_HOME') or os.path.expanduser('~/.local/state')
-    return os.path.join(state, 'blockflow', 'locks')
+    return statedir.state_path('locks')
 
 
 @functools.lru_cache(maxsize=1)

@@ -34,10 +34,12 @@ import subprocess
 
 from oslo_concurrency import lockutils
 from oslo_utils import fileutils
+from oslo_utils import importutils
 from oslo_utils import units
 
 from blockflow import exceptions
-from blockflow import kinds
+from blockflow.request import kinds
+from blockflow import statedir
 
 GiB = units.Gi
 MiB = units.Mi
@@ -106,8 +108,7 @@ def free_bytes(path):
 
 
 def default_instances_path():
-    base = os.environ.get('XDG_STATE_HOME') or os.path.expanduser('~/.local/state')
-    return os.path.join(base, 'blockflow', 'instances')
+    return statedir.state_path('instances')
 
 
 class LocalDiskCreator(abc.ABC):
@@ -291,15 +292,12 @@ class SwapDisk(LocalDiskCreator):
         return 'raw'
 
 
-CREATORS = {kinds.Kind.IMAGE_LOCAL: ImageDisk, kinds.Kind.EPHEMERAL: EphemeralDisk,
-            kinds.Kind.SWAP: SwapDisk}
-
-
 def creator_for(kind, instances_path, image_source=None):
-    try:
-        creator = CREATORS[kinds.Kind(kind)]
-    except (KeyError, ValueError):
+    """The creator the kind table names for a local kind."""
+    spec = kinds.spec_of(kind)
+    if spec is None or not spec.local_disk_creator:
         raise LocalDiskError(path='-', reason=f'{kind} is not a local disk kind')
+    creator = importutils.import_class(spec.local_disk_creator)
     if creator is ImageDisk:
         return ImageDisk(instances_path, image_source)
     return creator(instances_path)

@@ -10,10 +10,10 @@ import dataclasses
 from oslo_utils import strutils
 
 from blockflow import exceptions
-from blockflow.validation import bdm as bdm_module
-from blockflow.validation.catalog import read_capped
-from blockflow.validation import microversion as mv
-from blockflow.validation import schema
+from blockflow.request.validation import bdm as bdm_module
+from blockflow.request.validation.catalog import read_capped
+from blockflow.request.validation import microversion as mv
+from blockflow.request.validation import schema
 
 
 # Far above any quota, far below Python's int digit limit (4,300).

@@ -13,7 +13,8 @@ import copy
 import platform
 
 from blockflow import exceptions
-from blockflow.validation import bdm as bdm_rules
+from blockflow.request import atom_names
+from blockflow.request import kinds
 
 # Buses each virt type accepts (Nova keeps xen/uml only to reject them).
 SUPPORTED_DEVICE_BUSES = {
@@ -67,12 +68,8 @@ def device_letter(index):
     return letters
 
 
-def strip_dev(name):
-    return name[len('/dev/'):] if name and name.startswith('/dev/') else name
-
-
-def prepend_dev(name):
-    return name and '/dev/' + strip_dev(name)
+strip_dev = atom_names.strip_dev
+prepend_dev = atom_names.prepend_dev
 
 
 def _image_properties(image_meta):
@@ -190,8 +187,8 @@ def _boot_order(boot_index):
     return index + 1 if index is not None and index >= 0 else None
 
 
-_is_swap = bdm_rules.is_swap
-_is_ephemeral = bdm_rules.is_ephemeral_bdm
+_is_swap = kinds.is_swap
+_is_ephemeral = kinds.is_ephemeral_bdm
 
 
 def _is_local_image(bdm):

@@ -28,6 +28,7 @@ from keystoneauth1 import session as ks_session
 import requests
 
 from blockflow import exceptions
+from blockflow import statedir
 
 LOG = logging.getLogger(__name__)
 
@@ -87,12 +88,11 @@ def is_secret(key):
 
 
 def embedded_home(name=EMBEDDED_DEFAULT):
-    base = os.environ.get('XDG_STATE_HOME') or os.path.expanduser('~/.local/state')
     if not name or not _NAME.match(name):
         raise exceptions.UsageError(
             f'--embedded: {name!r} is not a cloud name (letters, digits, - and _; '
             'put REQUEST.json before --embedded)')
-    return os.path.join(base, 'blockflow', 'clouds', name)
+    return statedir.state_path('clouds', name)
 
 
 # --- command line ------------------------------------------------------------------

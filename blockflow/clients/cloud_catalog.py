@@ -18,12 +18,12 @@ from cinderclient import exceptions as cinder_exc
 from keystoneauth1 import exceptions as ks_exc
 import tenacity
 
-from blockflow import cloudconfig
+from blockflow.clients import cloudconfig
+from blockflow.clients.openstack import ATTACHMENTS_MIN_VERSION
+from blockflow.clients.openstack import CINDER_MAX_VERSION
+from blockflow.clients.openstack import GlanceImageSource
 from blockflow import exceptions
-from blockflow.clients import ATTACHMENTS_MIN_VERSION
-from blockflow.clients import CINDER_MAX_VERSION
-from blockflow.clients import GlanceImageSource
-from blockflow.validation import catalog
+from blockflow.request.validation import catalog
 
 BUILTIN_FLAVORS = {
     '1': {'name': 'm1.tiny', 'root_gb': 1, 'ephemeral_gb': 0, 'swap': 0, 'vcpus': 1,

@@ -12,7 +12,8 @@ import os
 import stat
 from xml.etree import ElementTree as ET
 
-from blockflow.hypervisor import connectors
+from blockflow.clients.hypervisor import connectors
+from blockflow.request import atom_names
 
 UnsupportedVolumeType = connectors.UnsupportedVolumeType
 
@@ -22,7 +23,7 @@ class DiskTarget:
 
     def __init__(self, dev, bus='virtio', device_type='disk', boot_order=None,
                  serial=None):
-        self.dev = dev.replace('/dev/', '') if dev else dev
+        self.dev = atom_names.strip_dev(dev)
         self.bus = bus or 'virtio'
         self.device_type = device_type if device_type in ('disk', 'cdrom', 'lun', 'floppy') \
             else 'disk'

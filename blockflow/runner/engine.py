@@ -27,11 +27,10 @@ from taskflow.listeners import timing
 from taskflow.persistence import models
 from taskflow.types import failure as failure_type
 
-from blockflow import crashpoints
-from blockflow import persistence
-from blockflow import secrets
 from blockflow.persistence import claims
 from blockflow.persistence import group_commit
+from blockflow.runner import crashpoints
+from blockflow import secrets
 
 LOG = logging.getLogger('blockflow.engine')
 # Waiting devices hold a worker each (TaskFlow tasks are threads); threads start
@@ -147,7 +146,7 @@ def _register(engine, notifier):
     # A flow about to run will attach or detach on this host: os-brick's
     # connector probe (a fraction of a second of external commands) starts
     # now, beside the engine's own start, not when the first volume is ready.
-    from blockflow.hypervisor import connectors
+    from blockflow.clients.hypervisor import connectors
     connectors.prefetch()
     # Durations land in each atom's persisted metadata: `blockflow show` reads them.
     timing.DurationListener(engine).register()
@@ -343,7 +342,3 @@ def unfinished(backend):
             for flow_detail in book:
                 if is_unfinished(flow_detail):
                     yield book, flow_detail
-
-
-def default_backend(url=None):
-    return persistence.get_backend(url)

@@ -11,8 +11,9 @@ import uuid
 
 import sqlalchemy as sa
 
-from blockflow import secrets
 from blockflow.persistence import lean
+from blockflow.request import atom_names
+from blockflow import secrets
 
 METADATA = sa.MetaData()
 BDM_TABLE = sa.Table(
@@ -198,6 +199,6 @@ class Leftovers:
 
 def describe_leftover(row):
     """One line naming a leftover: device, resource and id, the call, the error."""
-    device = (row.get('device_name') or '-').replace('/dev/', '')
+    device = atom_names.strip_dev(row.get('device_name') or '-')
     return (f"{device}: {row.get('resource')} {row.get('resource_id') or '?'} "
             f"not undone ({row.get('call')}: {row.get('error')})")

@@ -11,7 +11,8 @@ as ImageUnacceptable, naming the property.
 """
 
 from blockflow import exceptions
-from blockflow.validation import bdm as bdm_module
+from blockflow.request import atom_names
+from blockflow.request.validation import bdm as bdm_module
 
 # Fields of an image-defined BDM that Nova reads as text.
 _TEXT_FIELDS = ('source_type', 'destination_type', 'guest_format',
@@ -95,7 +96,7 @@ def _prepare_image_mapping(flavor, mappings):
             continue
         device = mapping['device']
         if not device.startswith('/'):
-            device = '/dev/' + device       # mappings_prepend_dev
+            device = atom_names.prepend_dev(device)      # mappings_prepend_dev
         guest_format = 'swap' if virtual == 'swap' else mapping.get('guest_format')
         bdm = bdm_module.build({
             'device_name': device, 'source_type': 'blank',

@@ -26,10 +26,10 @@ from taskflow.jobs.backends import impl_redis
 from taskflow.listeners import base as listener_base
 from taskflow.types import timing
 
-from blockflow import engine as engine_module
 from blockflow import exceptions
-from blockflow import resume
 from blockflow.persistence import claims
+from blockflow.runner import engine as engine_module
+from blockflow.runner import resume
 
 LOG = logging.getLogger('blockflow.jobboard')
 CLAIM_EXPIRY_S = 10.0
@@ -290,8 +290,8 @@ def warm_up():
     imports on a loaded machine) and os-brick's connector probe belong to its
     start, not to the first boots it claims, which would wait on them.
     """
-    from blockflow import boot as boot_module
-    from blockflow.hypervisor import connectors
+    from blockflow.runner import boot as boot_module
+    from blockflow.clients.hypervisor import connectors
     engine_module.reflection_import(boot_module.FACTORY)
     connectors.prefetch()
 

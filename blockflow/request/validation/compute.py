@@ -12,9 +12,10 @@ from oslo_utils import strutils
 from oslo_utils import units
 
 from blockflow import exceptions
-from blockflow.validation import bdm as bdm_module
-from blockflow.validation import image_bdms
-from blockflow.validation.catalog import NotFoundInCatalog
+from blockflow.request import kinds
+from blockflow.request.validation import bdm as bdm_module
+from blockflow.request.validation.catalog import NotFoundInCatalog
+from blockflow.request.validation import image_bdms
 
 DISK_BUSES = ('fdc', 'ide', 'sata', 'scsi', 'usb', 'virtio', 'xen', 'lxc', 'uml')
 DEVICE_TYPES = ('cdrom', 'disk', 'floppy', 'fs', 'lun')
@@ -136,9 +137,9 @@ def check_and_transform(request, flavor, image_meta):
 def flavor_defined_bdms(flavor, bdms):
     """_get_flavor_defined_bdms: the flavor's ephemeral and swap, unless requested."""
     added = []
-    if flavor.get('ephemeral_gb') and not any(map(bdm_module.is_ephemeral_bdm, bdms)):
+    if flavor.get('ephemeral_gb') and not any(map(kinds.is_ephemeral_bdm, bdms)):
         added.append(bdm_module.create_blank_bdm(flavor['ephemeral_gb']))
-    if flavor.get('swap') and not any(map(bdm_module.is_swap, bdms)):
+    if flavor.get('swap') and not any(map(kinds.is_swap, bdms)):
         added.append(bdm_module.create_blank_bdm(flavor['swap'], 'swap'))
     return added
 
@@ -336,10 +337,10 @@ def validate_bdms(request, flavor, bdms, catalog, volumes, config):
                                                valid=', '.join(DEVICE_TYPES))
     ephemeral_gb = int(flavor.get('ephemeral_gb') or 0)
     ephemeral_size = sum(int(b.get('volume_size') or ephemeral_gb)
-                         for b in bdms if bdm_module.is_ephemeral_bdm(b))
+                         for b in bdms if kinds.is_ephemeral_bdm(b))
     if ephemeral_size > ephemeral_gb:
         raise exceptions.InvalidBDMEphemeralSize()
-    swaps = [b for b in bdms if bdm_module.is_swap(b)]
+    swaps = [b for b in bdms if kinds.is_swap(b)]
     if len(swaps) > 1:
         raise exceptions.InvalidBDMFormat(details='More than one swap drive requested.')
     if swaps and int(swaps[0].get('volume_size') or 0) > int(flavor.get('swap') or 0):

@@ -13,11 +13,11 @@ import copy
 import dataclasses
 
 from blockflow import exceptions
-from blockflow import kinds
-from blockflow import naming
-from blockflow.validation import compute
-from blockflow.validation.catalog import NotFoundInCatalog
-from blockflow.validation.request import parse_request
+from blockflow.request import kinds
+from blockflow.request import naming
+from blockflow.request.validation.catalog import NotFoundInCatalog
+from blockflow.request.validation import compute
+from blockflow.request.validation.request import parse_request
 
 # Bookkeeping keys Nova's API keeps on a BDM dict that mean nothing to users.
 _HIDDEN = ('connection_info', 'encrypted', 'encryption_secret_uuid',

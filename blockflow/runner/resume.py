@@ -13,12 +13,12 @@ import dataclasses
 from taskflow import exceptions as tf_exc
 from taskflow import states
 
-from blockflow import engine as engine_module
 from blockflow import exceptions
-from blockflow import hypervisor
+from blockflow.clients import hypervisor
 from blockflow import secrets
 from blockflow.inspect import graph
 from blockflow.persistence import claims
+from blockflow.runner import engine as engine_module
 
 RAN = 'ran'
 CLAIMED = 'claimed'

@@ -1,7 +1,7 @@
 """Sessions and clients for the cloud a boot works against.
 
 ``Clients(ref)`` rebuilds the cloud from a persisted reference
-(``blockflow.cloudconfig``): clouds.yaml entry, ``OS_*`` variables, noauth
+(``blockflow.clients.cloudconfig``): clouds.yaml entry, ``OS_*`` variables, noauth
 endpoint or the embedded cloud's published clouds.yaml. Flow factories only
 ever receive the reference — where the cloud is, never a password — and the
 boot's global request id, sent as ``X-OpenStack-Request-ID`` on every call.
@@ -17,7 +17,7 @@ from keystoneauth1 import adapter as ks_adapter
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1.identity import base as identity_base
 
-from blockflow import cloudconfig
+from blockflow.clients import cloudconfig
 
 CINDER_MAX_VERSION = '3.71'
 ATTACHMENTS_MIN_VERSION = (3, 44)

@@ -11,6 +11,7 @@ import re
 from oslo_utils import strutils
 
 from blockflow import exceptions
+from blockflow.request import atom_names
 
 BDM_NEW_FIELDS = frozenset({
     'source_type', 'destination_type', 'guest_format', 'device_type',
@@ -35,12 +36,8 @@ def _invalid(details):
     return exceptions.InvalidBDMFormat(details=details)
 
 
-def prepend_dev(name):
-    return name if name.startswith('/dev/') else '/dev/' + name
-
-
-def strip_dev(name):
-    return name[5:] if name and name.startswith('/dev/') else name
+prepend_dev = atom_names.prepend_dev
+strip_dev = atom_names.strip_dev
 
 
 def validate_device_name(value):
@@ -224,18 +221,6 @@ def create_blank_bdm(size, guest_format=None):
                    'device_type': 'disk', 'boot_index': -1,
                    'destination_type': 'local', 'guest_format': guest_format,
                    'volume_size': size})
-
-
-def is_swap(bdm):
-    return (bdm.get('source_type') == 'blank'
-            and bdm.get('destination_type') == 'local'
-            and bdm.get('guest_format') == 'swap')
-
-
-def is_ephemeral_bdm(bdm):
-    return (bdm.get('source_type') == 'blank'
-            and bdm.get('destination_type') == 'local'
-            and bdm.get('guest_format') != 'swap')
 
 
 _DEVICE_PREFIX = re.compile(r'^((x?v|s|h)d)')

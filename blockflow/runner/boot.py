@@ -8,12 +8,13 @@ import concurrent.futures
 import dataclasses
 import importlib
 
-from blockflow import clients as clients_module
-from blockflow import hypervisor
+from blockflow.clients import hypervisor
+from blockflow.clients import openstack as clients_module
 
 FACTORY = 'flows.instance.create_boot_flow'
 # What running a boot needs beyond the checks: imported during them.
-FLOW_MODULES = ('blockflow.engine', 'blockflow.records', 'blockflow.localdisk',
+FLOW_MODULES = ('blockflow.runner.engine', 'blockflow.persistence.records',
+                'blockflow.clients.localdisk',
                 FACTORY.rpartition('.')[0])
 
 
@@ -46,7 +47,7 @@ def prepare(options):
     Fixes the boot's request id and records the negotiated microversion in its
     cloud reference (both travel with the flow, so a resume continues alike).
     """
-    from blockflow.cloud_catalog import check_cloud
+    from blockflow.clients.cloud_catalog import check_cloud
     hypervisor.warm_up(options.libvirt_uri)
     options.request_id = options.request_id or clients_module.new_request_id()
     ref = dict(options.cloud_ref, request_id=options.request_id)
@@ -66,7 +67,7 @@ def prepare(options):
 
 def catalog_for(clients, options):
     from blockflow import conf
-    from blockflow.cloud_catalog import CloudCatalog, load_flavor_file
+    from blockflow.clients.cloud_catalog import CloudCatalog, load_flavor_file
     config = options.config if options.config is not None else conf.validation_config()
     flavors = options.flavors
     if flavors is None and conf.CONF.cloud.flavor_file:
@@ -75,7 +76,7 @@ def catalog_for(clients, options):
 
 
 def plan_for(body, options):
-    from blockflow.validation import pipeline
+    from blockflow.request.validation import pipeline
     clients = options.clients or prepare(options)
     return pipeline.validate(body, options.microversion, catalog_for(clients, options),
                              options.enable_backup_source)
@@ -83,11 +84,11 @@ def plan_for(body, options):
 
 def factory_arguments(plan, options):
     """The boot flow factory's JSON arguments and the flow detail's meta."""
-    from blockflow import localdisk
+    from blockflow.clients import localdisk
     from blockflow import persistence
     factory_kwargs = {
         'instance_uuid': options.instance_uuid, 'devices': plan.devices,
-        'flavor': {k: plan.flavor.get(k) for k in ('memory_mb', 'vcpus')},
+        'flavor': {k: (plan.flavor or {}).get(k) for k in ('memory_mb', 'vcpus')},
         'cloud_ref': options.cloud_ref, 'libvirt_uri': options.libvirt_uri,
         'attach_api': options.attach_api,
         'instances_path': options.instances_path or localdisk.default_instances_path(),
@@ -100,9 +101,9 @@ def factory_arguments(plan, options):
 
 
 def load(body, options, backend, notifier=None):
-    from blockflow import engine as engine_module
+    from blockflow.runner import engine as engine_module
     from blockflow import persistence
-    from blockflow import records
+    from blockflow.persistence import records
     plan = plan_for(body, options)
     if hasattr(notifier, 'set_plan'):
         notifier.set_plan(plan)
@@ -116,9 +117,9 @@ def load(body, options, backend, notifier=None):
 
 def boot(body, options, notifier=None):
     """Run a whole boot; returns (plan, outcome, device records)."""
-    from blockflow import engine as engine_module
+    from blockflow.runner import engine as engine_module
     from blockflow import persistence
-    from blockflow import records
+    from blockflow.persistence import records
     backend = persistence.get_backend(options.connection)
     try:
         plan, engine = load(body, options, backend, notifier)

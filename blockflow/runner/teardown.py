@@ -9,12 +9,13 @@ it and reports.
 
 import contextlib
 
-from blockflow import engine as engine_module
+from blockflow.clients import localdisk
 from blockflow import exceptions
-from blockflow import hypervisor
-from blockflow import localdisk
+from blockflow.clients import hypervisor
 from blockflow import persistence
-from blockflow import records as records_module
+from blockflow.persistence import records as records_module
+from blockflow.request import atom_names
+from blockflow.runner import engine as engine_module
 from flows import delete as delete_flows
 
 DELETE_KIND = 'delete'
@@ -39,8 +40,10 @@ def _done_lines(engine, instance_uuid):
                                               + delete_flows.INSTANCE_STEPS)}
 
     def key(atom_name):
-        group, _sep, step = atom_name[len(instance_uuid) + 1:].partition('-')
+        _uuid, group, step = atom_names.parse(atom_name, instance_uuid)
         return (group == delete_flows.INSTANCE_GROUP, group, order.get(step, len(order)))
+    # Private: Storage has no public iterator over its atom details' results
+    # in flow order (checked against TaskFlow 6.5.0; tests/test_private_api.py).
     atoms = [ad for ad in engine.storage._flowdetail if ad.name.startswith(instance_uuid)]
     return [ad.results for ad in sorted(atoms, key=lambda ad: key(ad.name))
             if isinstance(ad.results, str)]

@@ -1,0 +1,1 @@
+"""Running flows: engines and listeners, boot, resume, delete, the jobboard."""
