@@ -5,4 +5,5 @@ pytest_plugins = [
     'tests.fixtures.realcinder',
     'tests.fixtures.retries',
     'tests.fixtures.lossy_proxy',
+    'tests.fixtures.ordering',
 ]
