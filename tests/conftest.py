@@ -15,4 +15,5 @@ pytest_plugins = [
     'tests.fixtures.retries',
     'tests.fixtures.lossy_proxy',
     'tests.fixtures.ordering',
+    'tests.fixtures.isolation',
 ]
