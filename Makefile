@@ -49,12 +49,14 @@ run: install
 cinder-venv: $(BIN)/python
 	PYTHON=$(PYTHON) sh tools/realcinder/install.sh $(VENV)-cinder
 
-# Most tests wait on clouds, libvirt and child processes, not on the CPU: three
-# pytest-xdist workers, each test file on one worker (module fixtures stay shared).
-TEST_WORKERS ?= 3
+# Most tests wait on clouds, libvirt and child processes, not on the CPU: four
+# pytest-xdist workers on two cores. Tests are handed out one at a time
+# (--dist load --maxschedchunk 1) in the order tests/fixtures/ordering.py sets,
+# longest first, so no long test starts last.
+TEST_WORKERS ?= 4
 
 test: install cinder-venv
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1 $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/boot_bench.py --quick

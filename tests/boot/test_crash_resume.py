@@ -28,6 +28,17 @@ def _blockflow(args, env):
                           capture_output=True, text=True, env=env, timeout=180)
 
 
+def _read(args, capsys):
+    """JSON of a read-only command (list, show) run in this process: what it
+    reads is the flows' database, not the process (a child costs a second)."""
+    from blockflow.cli import main as cli
+    capsys.readouterr()
+    code = cli.main([*args, '-f', 'json'])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return json.loads(out)
+
+
 def _cinder(cloud):
     auth = v3.Password(auth_url=cloud.auth_url, username='admin',
                        password=cloud_app.USERS['admin'], project_name='blockflow',
@@ -64,13 +75,12 @@ def _state(cloud, instance_uuid):
     return volumes, attachments, stuck
 
 
-def _only_flow(tmp_path):
-    listing = _blockflow(['list', '-f', 'json', '--connection',
-                          f'sqlite:///{tmp_path}/flows.sqlite'], _env(tmp_path))
-    return json.loads(listing.stdout)['flows'][0]['flow_id']
+def _only_flow(tmp_path, capsys):
+    listing = _read(['list', '--connection', f'sqlite:///{tmp_path}/flows.sqlite'], capsys)
+    return listing['flows'][0]['flow_id']
 
 
-def _assert_completed_exactly_once(cloud, tmp_path, instance_uuid):
+def _assert_completed_exactly_once(cloud, tmp_path, instance_uuid, capsys):
     volumes, attachments, stuck = _state(cloud, instance_uuid)
     devices = sorted(v.metadata['blockflow_device'] for v in volumes)
     assert devices == sorted(CREATED_DEVICES)          # exactly one each, no duplicate
@@ -79,9 +89,8 @@ def _assert_completed_exactly_once(cloud, tmp_path, instance_uuid):
     assert stuck == []
     files = sorted(p.name for p in (tmp_path / 'instances' / instance_uuid).iterdir())
     assert files == ['disk.eph0', 'disk.swap']         # no half-made .part file
-    listing = _blockflow(['list', '-f', 'json', '--connection',
-                          f'sqlite:///{tmp_path}/flows.sqlite'], _env(tmp_path))
-    flows = json.loads(listing.stdout)['flows']
+    flows = _read(['list', '--connection', f'sqlite:///{tmp_path}/flows.sqlite'],
+                  capsys)['flows']
     assert flows[0]['state'] == 'SUCCESS' and flows[0]['devices_done'] == 6
 
 
@@ -94,7 +103,8 @@ CRASHES = [
 
 
 @pytest.mark.parametrize('crash', CRASHES)
-def test_crash_then_resume_completes_exactly_once(embedded_cloud_process, tmp_path, crash):
+def test_crash_then_resume_completes_exactly_once(embedded_cloud_process, tmp_path, crash,
+                                                  capsys):
     instance_uuid = str(uuid.uuid4())
     first = _blockflow(_boot_args(embedded_cloud_process, tmp_path, instance_uuid),
                        _env(tmp_path, crash, embedded_cloud_process))
@@ -102,7 +112,7 @@ def test_crash_then_resume_completes_exactly_once(embedded_cloud_process, tmp_pa
     if crash == CRASHES[0]:
         # The crashed flow can be drawn from another process, as it stands.
         svg = tmp_path / 'crashed.svg'
-        drawn = _blockflow(['graph', _only_flow(tmp_path), '-o', str(svg),
+        drawn = _blockflow(['graph', _only_flow(tmp_path, capsys), '-o', str(svg),
                             '--connection', f'sqlite:///{tmp_path}/flows.sqlite'],
                            _env(tmp_path))
         assert drawn.returncode == 0, drawn.stderr
@@ -111,7 +121,7 @@ def test_crash_then_resume_completes_exactly_once(embedded_cloud_process, tmp_pa
                           f'sqlite:///{tmp_path}/flows.sqlite', '--quiet'], _env(tmp_path))
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr[-2000:]
     assert 'SUCCESS' in resumed.stdout
-    _assert_completed_exactly_once(embedded_cloud_process, tmp_path, instance_uuid)
+    _assert_completed_exactly_once(embedded_cloud_process, tmp_path, instance_uuid, capsys)
 
 
 def test_crash_during_revert_then_resume_finishes_the_revert(embedded_cloud_process,
@@ -143,7 +153,7 @@ EVERY_STEP = ['get-image', 'get-snapshot', 'get-volume', 'create-volume', 'wait-
 
 
 @pytest.mark.parametrize('step', EVERY_STEP)
-def test_crash_inside_every_device_at_a_step(embedded_cloud_process, tmp_path, step):
+def test_crash_inside_every_device_at_a_step(embedded_cloud_process, tmp_path, step, capsys):
     instance_uuid = str(uuid.uuid4())
     env = _env(tmp_path, f'inside:*-{step}', embedded_cloud_process)
     crash_log = tmp_path / 'crashed-atoms'
@@ -156,10 +166,10 @@ def test_crash_inside_every_device_at_a_step(embedded_cloud_process, tmp_path, s
         runs += 1
     assert run.returncode == 0, run.stdout + run.stderr[-2000:]
     crashed = crash_log.read_text().split()
-    shown = _blockflow(['show', _only_flow(tmp_path), '-f', 'json', '--connection',
-                        f'sqlite:///{tmp_path}/flows.sqlite'], _env(tmp_path))
-    atoms = [a['atom'] for steps in json.loads(shown.stdout)['devices'].values()
+    shown = _read(['show', _only_flow(tmp_path, capsys), '--connection',
+                   f'sqlite:///{tmp_path}/flows.sqlite'], capsys)
+    atoms = [a['atom'] for steps in shown['devices'].values()
              for a in steps if a['step'] == step]
     # Each device with this step died there once, and every crash was resumed.
     assert sorted(crashed) == sorted(atoms) and len(crashed) == runs - 1
-    _assert_completed_exactly_once(embedded_cloud_process, tmp_path, instance_uuid)
+    _assert_completed_exactly_once(embedded_cloud_process, tmp_path, instance_uuid, capsys)

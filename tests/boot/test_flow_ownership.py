@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 
+import pytest
 import requests
 from taskflow.persistence import models
 
@@ -95,9 +96,17 @@ def _assert_booted_once(cloud, tmp_path, instance_uuid):
     assert {ad.state for ad in flow if not ad.name.startswith('_TaskFlow_')} == {'SUCCESS'}
 
 
-def test_two_resumers_started_together_run_each_flow_once(embedded_cloud_process, tmp_path):
+# The race is run ten times in all: five tests (spread over the xdist workers)
+# of two rounds each, the second round's resumers passing the first's finished flow.
+RACE_TESTS = 5
+RACE_ROUNDS = 2
+
+
+@pytest.mark.parametrize('race', range(RACE_TESTS))
+def test_two_resumers_started_together_run_each_flow_once(embedded_cloud_process, tmp_path,
+                                                         race):
     cloud = embedded_cloud_process
-    for _repetition in range(10):
+    for _round in range(RACE_ROUNDS):
         instance_uuid = _crashed_boot(cloud, tmp_path, 'after:vdb-create-volume')
         # A run creates the volumes the crashed boot had not created yet, once.
         missing = len(DEVICES) - len(_volumes(cloud, instance_uuid))
