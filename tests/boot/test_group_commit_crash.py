@@ -22,7 +22,7 @@ BOUNDARIES = [
 
 @pytest.mark.parametrize('crash, done, running', BOUNDARIES)
 def test_kill_at_a_task_boundary_loses_no_committed_step(embedded_cloud_process, tmp_path,
-                                                         crash, done, running):
+                                                         crash, done, running, capsys):
     cloud = embedded_cloud_process
     instance_uuid = str(uuid.uuid4())
     first = crash_resume._blockflow(crash_resume._boot_args(cloud, tmp_path, instance_uuid),
@@ -40,4 +40,4 @@ def test_kill_at_a_task_boundary_loses_no_committed_step(embedded_cloud_process,
         ['resume', '--all', '--connection', f'sqlite:///{tmp_path}/flows.sqlite', '--quiet'],
         crash_resume._env(tmp_path))
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr[-2000:]
-    crash_resume._assert_completed_exactly_once(cloud, tmp_path, instance_uuid)
+    crash_resume._assert_completed_exactly_once(cloud, tmp_path, instance_uuid, capsys)
