@@ -16,11 +16,7 @@ INSTANCE = '0b1ec7f1-0000-4000-8000-00000000f0a7'
 
 
 @pytest.fixture
-def cloud_env(embedded_cloud, monkeypatch, tmp_path):
-    for name in ('OS_CLOUD', 'OS_AUTH_URL', 'OS_AUTH_TYPE'):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv('OS_CLIENT_CONFIG_FILE', embedded_cloud.clouds_yaml)
-    monkeypatch.setenv('XDG_STATE_HOME', str(tmp_path / 'state'))
+def cloud_env(clouds_yaml_env, tmp_path):
     return {'db': ['--connection', f'sqlite:///{tmp_path}/flows.sqlite'],
             'cloud': ['--os-cloud', 'embedded'],
             'instances': ['--instances-path', str(tmp_path / 'instances')]}

@@ -3,7 +3,6 @@
 import json
 import os
 import pathlib
-import signal
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import uuid
 import pytest
 import yaml
 
+from tests.fixtures import jobboard as jobboard_fixtures
 from tests.fixtures.jobboard import REDIS    # redis_url: a fixture of tests/fixtures/jobboard.py
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / 'examples' / 'all-kinds.json'
@@ -53,12 +53,7 @@ def test_conductor_logs_each_job_and_jobs_all_shows_the_outcome(
             time.sleep(0.5)
         assert _jobs(redis_url, db, env) == [], log.read_text()[-3000:]
     finally:
-        conductor.send_signal(signal.SIGTERM)
-        try:
-            conductor.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            conductor.kill()
-            conductor.wait()
+        jobboard_fixtures.stop(conductor)
     err = log.read_text()
     mine = [line for line in err.splitlines() if job_id in line]
     assert any('claimed' in line for line in mine), err[-2000:]

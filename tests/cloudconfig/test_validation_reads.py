@@ -14,12 +14,8 @@ IMAGE_ID = json.loads(EXAMPLE.read_text())['server']['block_device_mapping_v2'][
 
 
 @pytest.fixture
-def cloud_env(embedded_cloud, monkeypatch, tmp_path):
-    for name in ('OS_CLOUD', 'OS_AUTH_URL', 'OS_AUTH_TYPE'):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv('OS_CLIENT_CONFIG_FILE', embedded_cloud.clouds_yaml)
-    monkeypatch.setenv('XDG_STATE_HOME', str(tmp_path / 'state'))
-    return embedded_cloud
+def cloud_env(clouds_yaml_env):
+    return clouds_yaml_env
 
 
 def _validate(capsys):
