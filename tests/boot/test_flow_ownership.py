@@ -176,9 +176,11 @@ def _wait_for(predicate, what, timeout=120):
 def test_a_hung_owners_claim_expires_and_another_resumer_takes_over(
         embedded_cloud_process, tmp_path):
     cloud = embedded_cloud_process
-    # Creations take long enough for the boot to be caught while it owns the flow.
+    # Creations take long enough for the boot to be caught while it owns the flow,
+    # also when a loaded machine takes seconds to start the first resumer (8 s was
+    # not always enough there).
     requests.post(cloud.url + '/admin/faults', timeout=10, headers=cloud.admin_headers(),
-                  json={'latency': {'create_base_s': 8.0}}).raise_for_status()
+                  json={'latency': {'create_base_s': 15.0}}).raise_for_status()
     env = dict(_env(tmp_path, cloud=cloud), **{claims.EXPIRY_ENV: '3'})
     instance_uuid = str(uuid.uuid4())
     boot = subprocess.Popen([sys.executable, '-m', 'blockflow.cli.main',
