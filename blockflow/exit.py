@@ -24,7 +24,9 @@ def _others_working():
 
 def leave(code):
     code = 0 if code is None else code
-    atexit._run_exitfuncs()     # the handlers run once: os._exit skips the usual run
+    # Private CPython name (3.11; tests/test_private_api.py): the only way to run the
+    # exit handlers before os._exit, which skips them. They run once (then cleared).
+    atexit._run_exitfuncs()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -2,10 +2,14 @@
 the installed libraries: each test fails when the library changes the name
 or what blockflow relies on it for (see the notes where they are used)."""
 
+import atexit
 import inspect
+import subprocess
+import sys
 
 from oslo_utils import strutils
 from taskflow.conductors.backends import impl_executor
+from taskflow.conductors.backends import impl_nonblocking
 from taskflow.jobs.backends import impl_redis
 from taskflow.persistence import models
 from taskflow import storage
@@ -42,3 +46,31 @@ def test_storage_keeps_its_flow_detail_under_the_private_name():
     kept = storage.Storage(flow_detail)._flowdetail
     assert kept is flow_detail
     assert [ad.name for ad in kept] == ['atom']
+
+
+def test_redis_board_lists_jobs_through_fetch_jobs_and_one_client():
+    # blockflow/runner/jobboard.py (RedisBoard.iterjobs) lists jobs with these.
+    assert list(inspect.signature(impl_redis.RedisJobBoard._fetch_jobs).parameters) == ['self']
+    assert '_fetch_jobs()' in inspect.getsource(impl_redis.RedisJobBoard.iterjobs)
+    assert 'self._client' in inspect.getsource(impl_redis.RedisJobBoard.__init__)
+    assert isinstance(inspect.getattr_static(impl_redis.RedisJob, 'owner_key'), property)
+
+
+def test_nonblocking_conductor_calls_the_job_done_hook():
+    # blockflow/runner/jobboard.py (BootConductor) wakes its claim loop from it.
+    conductor = impl_nonblocking.NonBlockingConductor
+    assert list(inspect.signature(conductor._on_job_done).parameters) == ['self', 'job', 'fut']
+    assert '_on_job_done' in inspect.getsource(impl_executor.ExecutorConductor)
+
+
+def test_atexit_runs_and_clears_its_handlers():
+    # blockflow/exit.py runs the handlers itself before os._exit. In a child: running
+    # them here would run the test process's own exit handlers.
+    program = ('import atexit, os\n'
+               'atexit.register(print, "handler ran")\n'
+               'atexit._run_exitfuncs()\n'
+               'atexit._run_exitfuncs()\n'
+               'os._exit(0)\n')
+    done = subprocess.run([sys.executable, '-c', program], capture_output=True, text=True,
+                          timeout=60)
+    assert (done.returncode, done.stdout) == (0, 'handler ran\n'), done.stderr

@@ -67,6 +67,10 @@ class RedisBoard(impl_redis.RedisJobBoard):
     owns come from two round trips whatever the board holds (the listing, and
     one pipeline asking for every job's owner key); claiming stays TaskFlow's
     atomic script, so a job another conductor just took is still refused.
+
+    Private: ``_fetch_jobs`` and ``_client`` of TaskFlow's board (no public way to
+    list jobs without their per-job state reads; checked against TaskFlow 6.5.0,
+    tests/test_private_api.py).
     """
 
     def __init__(self, name, conf, persistence=None, claim_expiry=CLAIM_EXPIRY_S):
@@ -275,6 +279,8 @@ class BootConductor(impl_nonblocking.NonBlockingConductor):
             extra.append(FlowLeaseListener(engine, lease))
         return list(super()._listeners_from_job(job, engine)) + extra
 
+    # Private (TaskFlow 6.5.0, tests/test_private_api.py): the executor conductor's
+    # per-job hooks are the only place to add per-job listeners, claims and wake-ups.
     def _on_job_done(self, job, fut):
         try:
             super()._on_job_done(job, fut)
