@@ -11,6 +11,7 @@ name of a libvirt secret and is needed to build rbd disk XML. So:
   itself (os-brick logging in to an iSCSI target) asks Cinder again.
 """
 
+import logging
 import re
 
 from oslo_utils import strutils
@@ -82,3 +83,34 @@ def mask_text(text):
         text = str(text)
     text = strutils.mask_password(text, secret=MASK)
     return _CEPH_KEY_RE.sub(r'\1' + MASK, text)
+
+
+# keystoneauth logs every request and response body at DEBUG (Cinder's attachment
+# answers carry CHAP passwords and Ceph keys): on these loggers a record is masked
+# before any handler, blockflow's or another program's, sees it.
+CLIENT_LOGGERS = ('keystoneauth.session', 'keystoneauth.session.request',
+                  'keystoneauth.session.response', 'keystoneauth.session.body',
+                  'cinderclient.client', 'glanceclient.common.http')
+
+
+class MaskingFilter(logging.Filter):
+    """Rewrites a record's message with its secrets masked (never drops it)."""
+
+    def filter(self, record):
+        try:
+            message = record.getMessage()
+        except Exception:       # a malformed record: leave it to logging's own report
+            return True
+        record.msg, record.args = mask_text(message), None
+        return True
+
+
+_FILTER = MaskingFilter()
+
+
+def mask_client_logs():
+    """Install the masking filter on the HTTP clients' loggers (idempotent)."""
+    for name in CLIENT_LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)

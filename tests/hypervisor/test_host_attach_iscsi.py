@@ -4,6 +4,7 @@ iSCSI initiator, so the connect fails: in one line, with no CHAP password anywhe
 and nothing left behind. Before that, os-brick is given the secret that the stored
 connection_info lacks, asked from Cinder again."""
 
+import logging
 import time
 import uuid
 
@@ -116,3 +117,16 @@ def test_a_boot_of_an_iscsi_volume_fails_in_one_line_and_leaves_nothing(
         time.sleep(0.05)
     assert left == []
     assert embedded_cloud.store.list('attachments') == []
+
+
+def test_the_chap_secret_never_reaches_a_log_record_even_at_debug(exported, caplog):
+    """keystoneauth logs every response body at DEBUG, Cinder's attachment with its
+    CHAP password among them: any handler (not only blockflow's) gets it masked."""
+    clients, store, password = exported
+    caplog.set_level(logging.DEBUG)
+    fresh = hv_tasks.connection_info_with_secrets(
+        clients, store['instance_uuid'], store['volume_id'], store['attachment_id'])
+    assert fresh['data']['auth_password'] == password       # the caller still gets it
+    bodies = [r for r in caplog.records if r.name.startswith('keystoneauth')]
+    assert bodies, 'keystoneauth logged nothing at DEBUG: the test would prove nothing'
+    assert password not in caplog.text
