@@ -71,8 +71,9 @@ _OPTION_SUFFIXES = ('_endpoint_override', '_api_version', '_interface', '_servic
                     '_service_name', '_region_name')
 
 
-# openstack.config reads OS_CLIENT_CONFIG_FILE itself; one load at a time may hide it.
-_ENV_LOCK = threading.RLock()
+# A load silences openstack.config's warnings, and catch_warnings changes the
+# process-wide filters: one load at a time.
+_LOAD_LOCK = threading.RLock()
 _NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$')
 
 
@@ -100,15 +101,17 @@ def embedded_home(name=EMBEDDED_DEFAULT):
 def _config(config_files=None, load_envvars=True, load_yaml_config=True,
             file_override=True):
     """An OpenStackConfig; ``file_override=False``: exactly ``config_files``, even
-    when OS_CLIENT_CONFIG_FILE names another (a persisted boot's file wins)."""
-    with _ENV_LOCK, warnings.catch_warnings():
+    when OS_CLIENT_CONFIG_FILE names another (a persisted boot's file wins).
+
+    openstack.config reads OS_CLIENT_CONFIG_FILE only when it loads the
+    environment, so a pinned load takes no ``OS_*`` at all. ``os.environ`` is never
+    changed here: other threads' HTTP clients iterate it (requests reads the proxy
+    variables on every call) and a key removed meanwhile fails their call."""
+    if not file_override and load_envvars:
+        raise ValueError('a pinned clouds.yaml is loaded without the OS_* variables')
+    with _LOAD_LOCK, warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        saved = None if file_override else os.environ.pop('OS_CLIENT_CONFIG_FILE', None)
-        try:
-            return _load_config(config_files, load_envvars, load_yaml_config)
-        finally:
-            if saved is not None:
-                os.environ['OS_CLIENT_CONFIG_FILE'] = saved
+        return _load_config(config_files, load_envvars, load_yaml_config)
 
 
 def _load_config(config_files, load_envvars, load_yaml_config):
