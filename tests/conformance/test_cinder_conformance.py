@@ -113,6 +113,19 @@ class Target:
         volume = self.create(size, **extra)
         return self.wait(volume['id'])[0]
 
+    def available_snapshot(self, volume_id, name):
+        """A snapshot of ``volume_id`` created and waited for; its id."""
+        status, body = self.http('POST', '/snapshots', {'snapshot': {
+            'volume_id': volume_id, 'name': name}})
+        assert status == 202, body
+        snapshot_id = body['snapshot']['id']
+        deadline = time.monotonic() + 30
+        while self.http('GET', f'/snapshots/{snapshot_id}')[1]['snapshot']['status'] != \
+                'available':
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        return snapshot_id
+
     def action(self, volume_id, name, args=None, version='3.0'):
         return self.http('POST', f'/volumes/{volume_id}/action', {name: args or {}},
                          version=version)
@@ -209,15 +222,7 @@ def test_list_filtered_by_updated_at_since_3_60(target):
 
 def test_volume_from_snapshot(target):
     parent = target.available_volume(1)
-    status, body = target.http('POST', '/snapshots', {'snapshot': {
-        'volume_id': parent['id'], 'name': 'conformance-snap'}})
-    assert status == 202, body
-    snapshot_id = body['snapshot']['id']
-    deadline = time.monotonic() + 30
-    while target.http('GET', f'/snapshots/{snapshot_id}')[1]['snapshot']['status'] != \
-            'available':
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    snapshot_id = target.available_snapshot(parent['id'], 'conformance-snap')
     status, body = target.http('POST', '/volumes', {'volume': {'snapshot_id': snapshot_id}})
     assert status == 202, body
     volume, _seen = target.wait(body['volume']['id'])

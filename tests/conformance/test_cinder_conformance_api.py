@@ -4,7 +4,6 @@ zones, the default type, create refusals, the attachments API's rules, and the
 admin discovery APIs (get_pools, os-services). Targets as in test_cinder_conformance.
 """
 
-import time
 import uuid
 
 import pytest
@@ -109,24 +108,11 @@ def test_volume_metadata_item_endpoints(target):
 
 
 # --- snapshots ----------------------------------------------------------------------------
-def _snapshot(target, volume_id, name):
-    status, body = target.http('POST', '/snapshots', {'snapshot': {
-        'volume_id': volume_id, 'name': name}})
-    assert status == 202, body
-    snapshot_id = body['snapshot']['id']
-    deadline = time.monotonic() + 30
-    while target.http('GET', f'/snapshots/{snapshot_id}')[1]['snapshot']['status'] != \
-            'available':
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    return snapshot_id
-
-
 def test_snapshot_list_detail_and_filters(target):
     first = target.available_volume()['id']
     second = target.available_volume()['id']
-    snap_a = _snapshot(target, first, 'snap-a')
-    snap_b = _snapshot(target, second, 'snap-b')
+    snap_a = target.available_snapshot(first, 'snap-a')
+    snap_b = target.available_snapshot(second, 'snap-b')
     status, body = target.http('GET', '/snapshots/detail')
     assert status == 200 and {snap_a, snap_b} <= {s['id'] for s in body['snapshots']}
     shown = next(s for s in body['snapshots'] if s['id'] == snap_a)
