@@ -355,8 +355,11 @@ def _log_response(response, *args, **kwargs):
 
 
 def make_session(**kwargs):
-    """A keystoneauth session with pooled connections, a timeout and connect retries."""
+    """A keystoneauth session with pooled connections, a timeout and connect retries;
+    its DEBUG body logs are masked (every blockflow session is made here)."""
     from blockflow import conf
+    from blockflow import secrets
+    secrets.mask_client_logs()
     http = requests.Session()
     pooled = requests.adapters.HTTPAdapter(pool_connections=4,
                                            pool_maxsize=CONNECTIONS_PER_HOST)

@@ -18,7 +18,6 @@ from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1.identity import base as identity_base
 
 from blockflow.clients import cloudconfig
-from blockflow import secrets
 
 CINDER_MAX_VERSION = '3.71'
 ATTACHMENTS_MIN_VERSION = (3, 44)
@@ -105,7 +104,6 @@ class Clients:
     """Lazily built sessions and a cinderclient per microversion, for one cloud."""
 
     def __init__(self, ref):
-        secrets.mask_client_logs()
         self.ref = cloudconfig.effective(dict(ref or {}))
         self.request_id = self.ref.get('request_id')
         self._region = None
